@@ -1,0 +1,164 @@
+"""``python -m checker``: grade the course, run the mutant catalogue, regenerate stubs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from checker import __version__
+from checker.course import Day, load_days, load_grading
+from checker.grading import DayReport, book_reference, grade_day, report_as_dict
+from checker.mutants import load_mutants, run_mutant
+from checker.stubgen import outdated_stubs, write_stubs
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out (exit status 2)."""
+
+
+def _selected_days(root: Path, numbers: list[int] | None) -> list[Day]:
+    days = load_days()
+    if numbers:
+        unknown = sorted(set(numbers) - {d.number for d in days})
+        if unknown:
+            raise UsageError(f"there is no day {unknown[0]}: the course has days 1-{len(days)}")
+        days = [d for d in days if d.number in numbers]
+    return days
+
+
+def _impl_for_day(root: Path, impl: str, day: int) -> str:
+    """Grade day N as ``student:N`` so that a bug in another day is not charged twice."""
+    if impl == "solutions":
+        if not (root / "solutions").is_dir():
+            raise UsageError("--impl solutions: this copy of the course has no solutions/ folder")
+        return "solutions"
+    return f"student:{day}" if (root / "solutions").is_dir() else "student"
+
+
+def _print_day(report: DayReport, day: Day, hidden_present: bool, out: Callable[[str], None]) -> None:
+    if not report.available:
+        out(f"Day {day.number} · {day.title}: not available yet")
+        return
+    visible, hidden = report.counts("visible"), report.counts("hidden")
+    hidden_text = f"hidden {hidden[0]}/{hidden[1]}" if hidden_present else "hidden: run at grading"
+    out(
+        f"Day {day.number} · {day.title}: visible {visible[0]}/{visible[1]}, {hidden_text}, "
+        f"score {report.score:.1f}/{report.max_score:.0f}  ({report.duration:.1f} s, {report.impl})"
+    )
+    if report.error:
+        out(f"    ! {report.error.strip()[:2000]}")
+    for test in report.tests:
+        if test.outcome == "passed":
+            continue
+        label = test.property if test.visibility == "hidden" and test.property else test.name
+        out(f"    ✗ [{test.task or f'day{day.number}'}] {label} ({test.visibility}, {test.outcome})")
+        for line in test.message.splitlines()[:6]:
+            out(f"        {line}")
+        out(f"        see {book_reference(day, test.task)}")
+
+
+def command_grade(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    days = _selected_days(root, args.day)
+    grading = load_grading()
+    reports: list[DayReport] = []
+    for day in days:
+        impl = _impl_for_day(root, args.impl, day.number)
+        report = grade_day(root, day, impl, grading)
+        hidden_present = (root / "days" / f"day{day.number}" / "hidden").is_dir()
+        _print_day(report, day, hidden_present, print)
+        reports.append(report)
+    data = report_as_dict(reports, args.impl, __version__)
+    graded = [r for r in reports if r.available]
+    print(f"\nTotal: {data['score']:.1f}/{data['max_score']:.0f}")
+    hidden_ran = all((root / "days" / f"day{r.day}" / "hidden").is_dir() for r in graded)
+    if graded and all(r.all_passed() for r in graded):
+        if hidden_ran:
+            print("Every visible and hidden test passed.")
+        else:
+            print("Every visible test passed; the hidden tests run only at grading.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2))
+    if not graded:
+        print("No day is available to grade.")
+        return EXIT_FAILED
+    return EXIT_OK if all(r.all_passed() for r in graded) else EXIT_FAILED
+
+
+def command_mutants(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    if not (root / "solutions").is_dir():
+        raise UsageError("mutants are applied to the reference solutions, which this copy of the course does not have")
+    grading = load_grading()
+    mutants = [m for day in _selected_days(root, args.day) for m in load_mutants(day.number)]
+    if args.only:
+        mutants = [m for m in mutants if m.name in args.only]
+        if not mutants:
+            raise UsageError(f"no mutant is named {', '.join(args.only)}")
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda m: run_mutant(root, m, grading, find_all=args.all), mutants))
+    for result in results:
+        m = result.mutant
+        print(f"day{m.day} {m.name}: {result.status.upper()} — {m.bug}")
+        if result.detail:
+            print(f"    {result.detail}")
+        for nodeid in result.caught_by[: None if args.all else 1]:
+            print(f"    caught by {nodeid}")
+    caught = sum(r.status == "caught" for r in results)
+    print(f"mutants caught: {caught}/{len(results)}")
+    return EXIT_OK if caught == len(results) else EXIT_FAILED
+
+
+def command_stubs(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    if args.check:
+        stale = outdated_stubs(root)
+        for path in stale:
+            print(f"out of date: {path.relative_to(root)}")
+        print("stubs match the solutions" if not stale else "run: python -m checker stubs")
+        return EXIT_FAILED if stale else EXIT_OK
+    for path in write_stubs(root):
+        print(f"wrote {path.relative_to(root)}")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m checker", description="Grade the TinyLSM course.")
+    parser.add_argument("--root", default=str(DEFAULT_ROOT), help="the course repository to grade")
+    parser.add_argument("--day", type=int, action="append", help="grade only this day (repeatable)")
+    parser.add_argument("--impl", choices=["student", "solutions"], default="student", help="whose code to grade")
+    parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    parser.set_defaults(handler=command_grade)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    mutants = commands.add_parser("mutants", help="apply each catalogued student bug and check the tests catch it")
+    mutants.add_argument("--day", type=int, action="append", help="only this day's mutants (repeatable)")
+    mutants.add_argument("--only", action="append", metavar="NAME", help="only the mutant with this name")
+    mutants.add_argument("--all", action="store_true", help="list every test that catches each mutant")
+    mutants.add_argument("-j", "--jobs", type=int, default=1, help="mutants to run at once")
+    mutants.set_defaults(handler=command_mutants)
+
+    stubs = commands.add_parser("stubs", help="regenerate days/ stubs from solutions/ (instructors)")
+    stubs.add_argument("--check", action="store_true", help="only report stubs that are out of date")
+    stubs.set_defaults(handler=command_stubs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"checker: {error}", file=sys.stderr)
+        return EXIT_USAGE

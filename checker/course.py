@@ -1,0 +1,63 @@
+"""The course's structure as ``checker/course.toml`` declares it."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+COURSE_FILE = Path(__file__).with_name("course.toml")
+
+
+@dataclass(frozen=True)
+class Day:
+    """One day of the course: its number, title, book chapter and task titles."""
+
+    number: int
+    title: str
+    chapter: str
+    tasks: tuple[str, ...]
+
+    def task_ids(self) -> list[str]:
+        """``day1.task1``, ``day1.task2``, ... in order."""
+        return [f"day{self.number}.task{k}" for k in range(1, len(self.tasks) + 1)]
+
+    def is_available(self, root: Path) -> bool:
+        """Whether this copy of the course has the day's tests (written days only)."""
+        return any((root / "days" / f"day{self.number}").glob("test_*.py"))
+
+
+@dataclass(frozen=True)
+class Grading:
+    """How tests are weighted and timed."""
+
+    points_per_day: float
+    visible_weight: float
+    hidden_weight: float
+    test_timeout: int
+    weights: dict[str, float]
+
+    def weight(self, name: str, visibility: str) -> float:
+        """The weight of one test, by its function name and visibility."""
+        base = name.split("[", 1)[0]
+        default = self.visible_weight if visibility == "visible" else self.hidden_weight
+        return self.weights.get(base, default)
+
+
+def load_days(path: Path = COURSE_FILE) -> list[Day]:
+    """Every day of the course, day 1 first."""
+    data = tomllib.loads(path.read_text())
+    return [Day(d["number"], d["title"], d["chapter"], tuple(d["tasks"])) for d in data["day"]]
+
+
+def load_grading(path: Path = COURSE_FILE) -> Grading:
+    """The grading settings."""
+    data = tomllib.loads(path.read_text())
+    grading = data["grading"]
+    return Grading(
+        points_per_day=float(grading["points_per_day"]),
+        visible_weight=float(grading["visible_weight"]),
+        hidden_weight=float(grading["hidden_weight"]),
+        test_timeout=int(grading["test_timeout"]),
+        weights={name: float(w) for name, w in data.get("weights", {}).items()},
+    )

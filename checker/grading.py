@@ -1,0 +1,227 @@
+"""Run a day's tests in a fresh interpreter and turn what they report into grades."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from checker.course import Day, Grading
+
+DAY_TIME_LIMIT = 900
+"""Seconds a whole day's test run may take before its remaining tests time out."""
+
+
+@dataclass
+class TestResult:
+    """One graded test, in the shape of the JSON report."""
+
+    name: str
+    task: str
+    visibility: str
+    outcome: str
+    score: float
+    max_score: float
+    message: str
+    property: str = ""
+    nodeid: str = ""
+    duration: float = 0.0
+
+
+@dataclass
+class DayReport:
+    """A day's grade and the results behind it."""
+
+    day: int
+    title: str
+    available: bool
+    impl: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    duration: float = 0.0
+    error: str = ""
+    tests: list[TestResult] = field(default_factory=list)
+
+    def counts(self, visibility: str) -> tuple[int, int]:
+        """(passed, total) among the tests of one visibility."""
+        tests = [t for t in self.tests if t.visibility == visibility]
+        return sum(t.outcome == "passed" for t in tests), len(tests)
+
+    def all_passed(self) -> bool:
+        """Whether the day ran, had tests, and every one passed."""
+        return bool(self.tests) and not self.error and all(t.outcome == "passed" for t in self.tests)
+
+
+def chapter_anchor(title: str) -> str:
+    """The anchor mdBook gives a heading such as ``Task 2: Encode and decode``."""
+    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).strip().replace(" ", "-")
+
+
+def book_reference(day: Day, task_id: str) -> str:
+    """Where the book explains a task, e.g. ``book/src/day1-block.md#task-2-encode-and-decode``."""
+    match = re.fullmatch(r"day\d\.task(\d+)", task_id)
+    if not match or int(match[1]) > len(day.tasks):
+        return f"book/src/{day.chapter}"
+    number = int(match[1])
+    return f"book/src/{day.chapter}#{chapter_anchor(f'Task {number}: {day.tasks[number - 1]}')}"
+
+
+@dataclass
+class TestRun:
+    """What one pytest subprocess reported."""
+
+    collected: list[dict]
+    results: dict[str, dict]
+    collect_errors: list[str]
+    returncode: int | None
+    output: str
+    timed_out: bool
+    duration: float
+
+
+def run_pytest(
+    root: Path,
+    targets: list[str],
+    env_changes: dict[str, str],
+    *,
+    test_timeout: int,
+    time_limit: float = DAY_TIME_LIMIT,
+    stop_at_first_failure: bool = False,
+) -> TestRun:
+    """Run pytest on ``targets`` (paths relative to ``root``) in a fresh interpreter."""
+    with tempfile.TemporaryDirectory(prefix="tinylsm-grade-") as scratch:
+        results_file = Path(scratch) / "results.jsonl"
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            *targets,
+            "--hidden",
+            "-p",
+            "checker.pytest_plugin",
+            f"--checker-results={results_file}",
+            f"--timeout={test_timeout}",
+            "-q",
+            "--no-header",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=--import-mode=importlib --strict-markers",
+        ]
+        if stop_at_first_failure:
+            command.append("-x")
+        env = {**os.environ, **env_changes, "PYTHONDONTWRITEBYTECODE": "1"}
+        env.pop("PYTEST_ADDOPTS", None)
+        started = time.monotonic()
+        timed_out = False
+        try:
+            completed = subprocess.run(
+                command, cwd=root, env=env, capture_output=True, text=True, timeout=time_limit, check=False
+            )
+            returncode, output = completed.returncode, completed.stdout + completed.stderr
+        except subprocess.TimeoutExpired as expired:
+            timed_out, returncode = True, None
+            output = (expired.stdout or b"").decode(errors="replace") if isinstance(expired.stdout, bytes) else ""
+        duration = time.monotonic() - started
+        collected: list[dict] = []
+        results: dict[str, dict] = {}
+        collect_errors: list[str] = []
+        if results_file.exists():
+            for line in results_file.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                if record["event"] == "collected":
+                    collected = record["tests"]
+                elif record["event"] == "collect_error":
+                    collect_errors.append(record["message"])
+                elif record["nodeid"] not in results or results[record["nodeid"]]["outcome"] == "passed":
+                    results[record["nodeid"]] = record
+    return TestRun(collected, results, collect_errors, returncode, output[-20_000:], timed_out, duration)
+
+
+def grade_day(
+    root: Path, day: Day, impl: str, grading: Grading, env_changes: dict[str, str] | None = None
+) -> DayReport:
+    """Run day ``day``'s visible and hidden tests under composition ``impl`` and grade them."""
+    report = DayReport(day=day.number, title=day.title, available=day.is_available(root), impl=impl)
+    if not report.available:
+        return report
+    run = run_pytest(
+        root,
+        [f"days/day{day.number}"],
+        {"TINYLSM_IMPL": impl, **(env_changes or {})},
+        test_timeout=grading.test_timeout,
+    )
+    report.duration = run.duration
+    if run.collect_errors or not run.collected:
+        report.error = (
+            "the tests could not be collected: " + "\n".join(run.collect_errors)
+            if run.collect_errors
+            else "no test ran:\n" + run.output[-3000:]
+        )
+    weights = [grading.weight(t["name"], t["visibility"]) for t in run.collected]
+    total_weight = sum(weights) or 1.0
+    for test, weight in zip(run.collected, weights, strict=True):
+        max_score = grading.points_per_day * weight / total_weight
+        result = run.results.get(test["nodeid"])
+        if result is None:
+            outcome = "timeout" if run.timed_out else "error"
+            message = (
+                "the day's tests ran out of time before this test finished"
+                if run.timed_out
+                else "the test process ended before this test reported (a crash or an exit from the code under test?)"
+            )
+        else:
+            outcome, message = result["outcome"], result["message"]
+            if outcome == "failed" and result["when"] != "call":
+                outcome = "error"
+        report.tests.append(
+            TestResult(
+                name=test["name"],
+                task=test["task"],
+                visibility=test["visibility"],
+                outcome=outcome,
+                score=round(max_score if outcome == "passed" else 0.0, 4),
+                max_score=round(max_score, 4),
+                message=message,
+                property=test["property"],
+                nodeid=test["nodeid"],
+                duration=result["duration"] if result else 0.0,
+            )
+        )
+    report.max_score = grading.points_per_day
+    report.score = round(sum(t.score for t in report.tests), 2) if not report.error else 0.0
+    return report
+
+
+def report_as_dict(days: list[DayReport], impl: str, version: str) -> dict:
+    """The JSON report: ``version``, ``impl``, ``score``, ``max_score``, ``days``, ``composed``."""
+    available = [d for d in days if d.available]
+    return {
+        "version": version,
+        "impl": impl,
+        "score": round(sum(d.score for d in available), 2),
+        "max_score": round(sum(d.max_score for d in available), 2),
+        "days": [
+            {
+                "day": d.day,
+                "title": d.title,
+                "available": d.available,
+                "impl": d.impl,
+                "score": d.score,
+                "max_score": d.max_score,
+                "duration": round(d.duration, 2),
+                "error": d.error,
+                "tests": [
+                    {k: v for k, v in asdict(t).items() if k not in ("nodeid", "duration")} for t in d.tests
+                ],
+            }
+            for d in days
+        ],
+        "composed": None,
+    }

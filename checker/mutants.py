@@ -1,0 +1,120 @@
+"""The mutant catalogue: realistic student bugs, applied to the reference one at a time.
+
+Each ``checker/mutants/dayN.toml`` lists mutants as exact text substitutions in one
+module of ``solutions/dayN``:
+
+    [[mutant]]
+    name = "seek-lands-before-target"
+    file = "block.py"
+    bug = "seek_to_key stops on the last key below the target instead of the first key at or above it"
+    find = "..."         # must occur exactly once in the module
+    replace = "..."      # (find and replace may also be equal-length lists of such pairs)
+
+A mutant is *caught* when at least one of the day's tests (visible or hidden)
+fails on it. A mutant that does not apply, or that breaks compiling or importing
+the module, is *invalid*: it proves nothing, and is never counted as caught.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from checker.course import Grading
+from checker.grading import run_pytest
+
+MUTANTS_DIR = Path(__file__).with_name("mutants")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One catalogued student bug."""
+
+    day: int
+    name: str
+    file: str
+    bug: str
+    find: tuple[str, ...]
+    replace: tuple[str, ...]
+
+
+@dataclass
+class MutantResult:
+    """What the day's tests made of one mutant."""
+
+    mutant: Mutant
+    status: str  # "caught", "missed" or "invalid"
+    detail: str = ""
+    caught_by: list[str] = field(default_factory=list)
+
+
+def load_mutants(day: int, directory: Path = MUTANTS_DIR) -> list[Mutant]:
+    """The catalogue of one day (empty when the day has none yet)."""
+    path = directory / f"day{day}.toml"
+    if not path.exists():
+        return []
+    data = tomllib.loads(path.read_text())
+    mutants = []
+    for m in data.get("mutant", []):
+        find, replace = m["find"], m["replace"]
+        finds = (find,) if isinstance(find, str) else tuple(find)
+        replaces = (replace,) if isinstance(replace, str) else tuple(replace)
+        if len(finds) != len(replaces):
+            raise ValueError(f"{path}: mutant {m['name']} has {len(finds)} finds but {len(replaces)} replaces")
+        mutants.append(Mutant(day, m["name"], m["file"], m["bug"], finds, replaces))
+    return mutants
+
+
+def _apply(mutant: Mutant, day_dir: Path) -> str:
+    """Apply ``mutant`` inside a copy of the day's solution; return an error, or ``""``."""
+    module = day_dir / mutant.file
+    if not module.exists():
+        return f"{mutant.file} does not exist in solutions/day{mutant.day}"
+    text = module.read_text()
+    for find, replace in zip(mutant.find, mutant.replace, strict=True):
+        occurrences = text.count(find)
+        if occurrences != 1:
+            return f"the text to replace occurs {occurrences} times in {mutant.file} (must be exactly once): {find!r}"
+        text = text.replace(find, replace)
+    module.write_text(text)
+    return ""
+
+
+def _import_error(root: Path, mutant: Mutant, day_dir: Path) -> str:
+    """Compile and import every module of the mutated day; return the error, or ``""``."""
+    modules = [p.stem for p in day_dir.glob("*.py")]
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module('tinylsm.' + m)"
+    env = {**os.environ, "TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}"}
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *modules], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+    return completed.stderr.strip().splitlines()[-1] if completed.returncode else ""
+
+
+def run_mutant(root: Path, mutant: Mutant, grading: Grading, *, find_all: bool = False) -> MutantResult:
+    """Apply one mutant to a copy of the reference day and run that day's tests on it."""
+    with tempfile.TemporaryDirectory(prefix="tinylsm-mutant-") as scratch:
+        day_dir = Path(scratch) / f"day{mutant.day}"
+        shutil.copytree(root / "solutions" / f"day{mutant.day}", day_dir)
+        error = _apply(mutant, day_dir) or _import_error(root, mutant, day_dir)
+        if error:
+            return MutantResult(mutant, "invalid", error)
+        run = run_pytest(
+            root,
+            [f"days/day{mutant.day}"],
+            {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}"},
+            test_timeout=grading.test_timeout,
+            stop_at_first_failure=not find_all,
+        )
+    if run.collect_errors:
+        return MutantResult(mutant, "invalid", "the tests could not be collected")
+    caught_by = sorted(nodeid for nodeid, r in run.results.items() if r["outcome"] != "passed")
+    if run.timed_out:
+        caught_by.append("(the day's tests ran out of time)")
+    return MutantResult(mutant, "caught" if caught_by else "missed", caught_by=caught_by)

@@ -1,0 +1,144 @@
+"""Day 1: blocks, the unit in which an SSTable is written and read.
+
+A block holds a sorted run of entries, followed by the offset of each entry, so
+that a reader can binary-search a block without decoding all of it. All integers
+are little-endian. Layout (see the book, Day 1, "The block format"):
+
+    entry 0 | entry 1 | ... | entry n-1 | offset 0 (u16) | ... | offset n-1 (u16) | n (u16)
+
+and each entry is
+
+    key_overlap (u16) | key_rest_len (u16) | kind (u8) | value_len (u32) | key_rest | value
+
+``key_overlap`` is how many leading bytes the key shares with the block's first key
+(always 0 until day 7's prefix compression); ``kind`` tells a value (0) from a
+tombstone (1), so an empty value and a delete stay distinct.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from tinylsm.errors import CorruptionError
+from tinylsm.options import LsmStorageOptions
+
+ENTRY_HEADER = struct.Struct("<HHBI")
+"""key_overlap, key_rest_len, kind, value_len: the fixed 9 bytes before each entry's bytes."""
+
+OFFSET = struct.Struct("<H")
+"""One entry offset, and the entry count at the very end of the block."""
+
+KIND_VALUE = 0
+KIND_TOMBSTONE = 1
+
+
+class BlockBuilder:
+    """Collects sorted entries until the block is full, then builds a ``Block``.
+
+    The builder's size estimate counts everything ``Block.encode`` will write, so a
+    built block never exceeds ``options.block_size`` unless its only entry alone is
+    larger (the first entry is always accepted, however large).
+    """
+
+    def __init__(self, options: LsmStorageOptions) -> None:
+        """An empty builder for blocks of ``options.block_size`` bytes."""
+        raise NotImplementedError("day1.task1: BlockBuilder.__init__ — see book: Day 1, Task 1")
+
+    def add(self, key: bytes, value: bytes | None) -> bool:
+        """Append an entry (``value=None`` is a tombstone); ``False`` if the block is full.
+
+        Keys must arrive in strictly ascending order. O(len(key) + len(value)).
+        """
+        raise NotImplementedError("day1.task1: BlockBuilder.add — see book: Day 1, Task 1")
+
+    def estimated_size(self) -> int:
+        """The size in bytes that ``build().encode()`` would have now."""
+        raise NotImplementedError("day1.task1: BlockBuilder.estimated_size — see book: Day 1, Task 1")
+
+    def is_empty(self) -> bool:
+        """Whether no entry has been added."""
+        raise NotImplementedError("day1.task1: BlockBuilder.is_empty — see book: Day 1, Task 1")
+
+    def build(self) -> Block:
+        """The block of every entry added so far (at least one)."""
+        raise NotImplementedError("day1.task1: BlockBuilder.build — see book: Day 1, Task 1")
+
+
+class Block:
+    """A block in memory: the entry bytes and the offset where each entry starts."""
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self, data: bytes, offsets: list[int]) -> None:
+        self.data = data
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        """The number of entries."""
+        return len(self.offsets)
+
+    def encode(self) -> bytes:
+        """The block as it is stored on disk. O(n)."""
+        raise NotImplementedError("day1.task2: Block.encode — see book: Day 1, Task 2")
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Block:
+        """Read a block written by ``encode``; damaged bytes raise ``CorruptionError``.
+
+        Every entry is checked once to lie exactly between its offset and the next,
+        so that iterating the block later cannot fail. O(n).
+        """
+        raise NotImplementedError("day1.task2: Block.decode — see book: Day 1, Task 2")
+
+
+class BlockIterator:
+    """A cursor over one block's entries, in key order.
+
+    ``seek_to_key`` is a binary search over the offsets: O(log n) entry decodes.
+    """
+
+    def __init__(self, block: Block) -> None:
+        """An iterator over ``block`` that is not positioned yet (not valid)."""
+        raise NotImplementedError("day1.task3: BlockIterator.__init__ — see book: Day 1, Task 3")
+
+    @classmethod
+    def create_and_seek_to_first(cls, block: Block) -> BlockIterator:
+        """An iterator positioned on the block's first entry."""
+        iterator = cls(block)
+        iterator.seek_to_first()
+        return iterator
+
+    @classmethod
+    def create_and_seek_to_key(cls, block: Block, key: bytes) -> BlockIterator:
+        """An iterator positioned on the first entry whose key is ``>= key``."""
+        iterator = cls(block)
+        iterator.seek_to_key(key)
+        return iterator
+
+    def key(self) -> bytes:
+        """The current key."""
+        raise NotImplementedError("day1.task3: BlockIterator.key — see book: Day 1, Task 3")
+
+    def value(self) -> bytes | None:
+        """The current value; ``None`` for a tombstone."""
+        raise NotImplementedError("day1.task3: BlockIterator.value — see book: Day 1, Task 3")
+
+    def is_valid(self) -> bool:
+        """Whether the iterator is on an entry."""
+        raise NotImplementedError("day1.task3: BlockIterator.is_valid — see book: Day 1, Task 3")
+
+    def next(self) -> None:
+        """Move to the next entry."""
+        raise NotImplementedError("day1.task3: BlockIterator.next — see book: Day 1, Task 3")
+
+    def seek_to_first(self) -> None:
+        """Move to the first entry."""
+        raise NotImplementedError("day1.task3: BlockIterator.seek_to_first — see book: Day 1, Task 3")
+
+    def seek_to_key(self, key: bytes) -> None:
+        """Move to the first entry whose key is ``>= key`` (invalid if there is none)."""
+        raise NotImplementedError("day1.task3: BlockIterator.seek_to_key — see book: Day 1, Task 3")
+
+    def num_active_iterators(self) -> int:
+        """A block iterator is a single iterator."""
+        return 1

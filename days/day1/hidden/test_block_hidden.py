@@ -1,0 +1,191 @@
+"""Day 1 hidden tests: edges, the pinned format, damaged input and properties."""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_left
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinylsm.block import Block, BlockBuilder, BlockIterator
+from tinylsm.errors import CorruptionError
+from tinylsm.options import MAX_KEY_SIZE
+from tinylsm.testkit import collect, options_for_day, show
+
+keys = st.binary(min_size=1, max_size=24)
+values = st.none() | st.binary(max_size=40)
+sorted_entries = st.dictionaries(keys, values, min_size=1, max_size=60).map(lambda d: sorted(d.items()))
+
+
+def build_all(entries: list[tuple[bytes, bytes | None]], block_size: int = 65536) -> Block:
+    builder = BlockBuilder(options_for_day(1, block_size=block_size))
+    for key, value in entries:
+        assert builder.add(key, value), "a block refused an entry although it had room for it"
+    return builder.build()
+
+
+def round_trip(entries: list[tuple[bytes, bytes | None]]) -> list[tuple[bytes, bytes | None]]:
+    return collect(BlockIterator.create_and_seek_to_first(Block.decode(build_all(entries).encode())))
+
+
+def entry(overlap: int, rest: bytes, value: bytes | None) -> bytes:
+    kind, payload = (1, b"") if value is None else (0, value)
+    return struct.pack("<HHBI", overlap, len(rest), kind, len(payload)) + rest + payload
+
+
+@pytest.mark.day1_task1
+def test_entry_that_fills_the_block_exactly_is_accepted() -> None:
+    """An entry that makes the encoded block exactly block_size bytes long was refused."""
+    first, second = (b"a", b"1"), (b"b", b"22")
+    # entries 11 + 12 bytes, two offsets, the count: 23 + 4 + 2 = 29 bytes
+    builder = BlockBuilder(options_for_day(1, block_size=29))
+    builder.add(*first)
+    assert builder.add(*second), "an entry that fits exactly (encoded size == block_size) must be accepted"
+    assert len(builder.build().encode()) == 29, "the exact-fit block should encode to exactly block_size bytes"
+
+
+@pytest.mark.day1_task1
+def test_entry_one_byte_too_large_is_refused() -> None:
+    """An entry one byte larger than the room left in the block was accepted."""
+    builder = BlockBuilder(options_for_day(1, block_size=28))
+    builder.add(b"a", b"1")
+    assert not builder.add(b"b", b"22"), "a block must refuse an entry that would make it one byte too large"
+
+
+@pytest.mark.day1_task1
+def test_keys_added_out_of_order_are_refused() -> None:
+    """A block accepted a key smaller than (or equal to) the key before it."""
+    builder = BlockBuilder(options_for_day(1))
+    builder.add(b"m", b"1")
+    with pytest.raises(ValueError):
+        builder.add(b"c", b"2")
+    with pytest.raises(ValueError):
+        builder.add(b"m", b"3")
+
+
+@pytest.mark.day1_task1
+@given(sorted_entries, st.integers(min_value=16, max_value=512))
+def test_estimated_size_is_the_encoded_size(entries: list[tuple[bytes, bytes | None]], block_size: int) -> None:
+    """estimated_size() differed from the length of the encoded block, or a block grew past block_size."""
+    builder = BlockBuilder(options_for_day(1, block_size=block_size))
+    added = 0
+    for key, value in entries:
+        if not builder.add(key, value):
+            break
+        added += 1
+    encoded = builder.build().encode()
+    assert builder.estimated_size() == len(encoded), (
+        f"estimated_size() said {builder.estimated_size()}, encode() wrote {len(encoded)} bytes"
+    )
+    assert added == 1 or len(encoded) <= block_size, f"{added} entries made a {len(encoded)}-byte block of {block_size}"
+
+
+@pytest.mark.day1_task2
+def test_golden_bytes_of_a_two_entry_block() -> None:
+    """The block's bytes on disk do not follow the pinned format (little-endian, 9-byte entry header)."""
+    encoded = build_all([(b"a", b"1"), (b"b", None)]).encode()
+    expected = bytes.fromhex(
+        "0000" "0100" "00" "01000000" "61" "31"  # entry 0: overlap 0, key len 1, value, len 1, 'a', '1'
+        "0000" "0100" "01" "00000000" "62"  # entry 1: overlap 0, key len 1, tombstone, len 0, 'b'
+        "0000" "0b00"  # offsets 0 and 11
+        "0200"  # two entries
+    )
+    assert encoded == expected, f"expected {expected.hex(' ')}\n     got {encoded.hex(' ')}"
+
+
+@pytest.mark.day1_task2
+def test_decode_takes_the_shared_prefix_from_the_first_key() -> None:
+    """A key stored with a shared prefix (key_overlap > 0) was not rebuilt from the block's first key."""
+    data = entry(0, b"user:1", b"x") + entry(5, b"2", b"y") + entry(4, b"!", None)
+    raw = data + struct.pack("<3H", 0, 16, 27) + struct.pack("<H", 3)
+    got = collect(BlockIterator.create_and_seek_to_first(Block.decode(raw)))
+    want = [(b"user:1", b"x"), (b"user:2", b"y"), (b"user!", None)]
+    assert got == want, f"expected {show(want)}, got {show(got)}"
+
+
+@pytest.mark.day1_task2
+def test_every_truncation_of_a_block_is_detected() -> None:
+    """Decoding a block cut short at some length did not raise CorruptionError."""
+    encoded = build_all([(b"apple", b"red"), (b"banana", None), (b"cherry", b"")]).encode()
+    for length in range(len(encoded)):
+        try:
+            block = Block.decode(encoded[:length])
+        except CorruptionError:
+            continue
+        got = collect(BlockIterator.create_and_seek_to_first(block))
+        pytest.fail(f"decode of the first {length} of {len(encoded)} bytes was accepted and gave {show(got)}")
+
+
+@pytest.mark.day1_task2
+@given(st.binary(max_size=80))
+def test_garbage_raises_only_corruption_error(raw: bytes) -> None:
+    """Decoding garbage raised something other than CorruptionError (e.g. struct.error or IndexError)."""
+    try:
+        block = Block.decode(raw)
+    except CorruptionError:
+        return
+    collect(BlockIterator.create_and_seek_to_first(block))
+
+
+@pytest.mark.day1_task2
+@given(sorted_entries)
+def test_round_trip_keeps_any_sorted_entries(entries: list[tuple[bytes, bytes | None]]) -> None:
+    """Some set of entries did not survive encode and decode unchanged."""
+    got = round_trip(entries)
+    assert got == entries, f"expected {show(entries)}, got {show(got)}"
+
+
+@pytest.mark.day1_task2
+def test_binary_keys_with_zero_and_ff_bytes_round_trip() -> None:
+    """Keys made of 0x00 and 0xff bytes were mangled or misordered."""
+    entries = [(b"\x00", b"zero"), (b"\x00\x00", b""), (b"\x00\xff", None), (b"\xff", b"\x00"), (b"\xff\xff", b"\xff")]
+    assert round_trip(entries) == entries, f"expected {show(entries)}, got {show(round_trip(entries))}"
+
+
+@pytest.mark.day1_task2
+def test_longest_key_and_a_large_value_round_trip() -> None:
+    """A key of the maximum length (65,535 bytes) or a 1 MiB value did not survive a block."""
+    entries = [(b"k" * MAX_KEY_SIZE, b"v" * (1 << 20))]
+    got = round_trip(entries)
+    assert got == entries, "the longest key with a 1 MiB value came back different"
+
+
+@pytest.mark.day1_task3
+@given(sorted_entries, keys)
+def test_seek_lands_on_first_key_at_or_after_target(entries: list[tuple[bytes, bytes | None]], target: bytes) -> None:
+    """seek_to_key did not land on the first key >= the target."""
+    block = Block.decode(build_all(entries).encode())
+    iterator = BlockIterator.create_and_seek_to_key(block, target)
+    index = bisect_left([k for k, _ in entries], target)
+    want = entries[index:]
+    got = collect(iterator)
+    assert got == want, f"seek_to_key({target!r}) then iterating should give {show(want)}, got {show(got)}"
+
+
+@pytest.mark.day1_task3
+@given(sorted_entries)
+def test_seek_to_every_present_key_finds_its_value(entries: list[tuple[bytes, bytes | None]]) -> None:
+    """Seeking to a key that is in the block did not land on it with its value."""
+    block = build_all(entries)
+    iterator = BlockIterator(block)
+    for key, value in entries:
+        iterator.seek_to_key(key)
+        assert iterator.is_valid() and (iterator.key(), iterator.value()) == (key, value), (
+            f"seek_to_key({key!r}) should give ({key!r}, {value!r})"
+        )
+
+
+@pytest.mark.day1_task3
+def test_new_iterator_is_not_valid_until_positioned() -> None:
+    """An iterator made with BlockIterator(block) claimed to be on an entry before any seek."""
+    assert not BlockIterator(build_all([(b"a", b"1")])).is_valid(), "a fresh BlockIterator must not be valid"
+
+
+@pytest.mark.day1_task3
+def test_single_entry_block_seeks_both_ways() -> None:
+    """Seeking in a block of one entry landed wrongly."""
+    block = build_all([(b"m", b"only")])
+    assert BlockIterator.create_and_seek_to_key(block, b"a").key() == b"m", "seek before the only key must land on it"
+    assert not BlockIterator.create_and_seek_to_key(block, b"n").is_valid(), "seek after the only key must be invalid"

@@ -1,0 +1,135 @@
+"""Day 1 visible tests: what a block must do. Run with ``pytest days/day1``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinylsm.block import Block, BlockBuilder, BlockIterator
+from tinylsm.errors import CorruptionError
+from tinylsm.testkit import collect, options_for_day, show
+
+ENTRY_OVERHEAD = 9 + 2  # the entry header, plus the entry's offset in the trailer
+
+
+def build(entries: list[tuple[bytes, bytes | None]], block_size: int = 4096) -> Block:
+    builder = BlockBuilder(options_for_day(1, block_size=block_size))
+    for key, value in entries:
+        assert builder.add(key, value), f"add({show(key)}, ...) returned False, but the block had room for it"
+    return builder.build()
+
+
+FRUIT = [(b"apple", b"red"), (b"banana", b"yellow"), (b"cherry", b"dark red"), (b"grape", b"green")]
+
+
+@pytest.mark.day1_task1
+def test_first_entry_is_accepted_even_when_larger_than_block() -> None:
+    builder = BlockBuilder(options_for_day(1, block_size=64))
+    accepted = builder.add(b"key", b"v" * 500)
+    assert accepted, "the first entry of a block must be accepted even if it alone is larger than block_size"
+    assert not builder.add(b"key2", b"v"), "after an oversized first entry the block is full: add must return False"
+
+
+@pytest.mark.day1_task1
+def test_add_returns_false_when_entry_does_not_fit() -> None:
+    builder = BlockBuilder(options_for_day(1, block_size=64))
+    assert builder.add(b"a", b"x" * 20)
+    accepted = builder.add(b"b", b"y" * 40)
+    assert not accepted, (
+        "a 64-byte block holding one 30-byte entry has no room for a 50-byte entry (plus its offset): "
+        f"expected add to return False, got {accepted!r}"
+    )
+
+
+@pytest.mark.day1_task1
+def test_built_block_never_exceeds_block_size() -> None:
+    builder = BlockBuilder(options_for_day(1, block_size=256))
+    count = 0
+    while builder.add(b"key%05d" % count, b"value"):
+        count += 1
+    encoded = builder.build().encode()
+    assert len(encoded) <= 256, (
+        f"a block of block_size=256 holding {count} small entries encoded to {len(encoded)} bytes; "
+        "the size check must count the offsets and the entry count too"
+    )
+    assert count >= 256 // (ENTRY_OVERHEAD + 13) - 1, f"only {count} entries fitted: the size check is too strict"
+
+
+@pytest.mark.day1_task1
+def test_new_builder_is_empty_until_an_entry_is_added() -> None:
+    builder = BlockBuilder(options_for_day(1))
+    assert builder.is_empty(), "a new builder must be empty"
+    builder.add(b"k", b"v")
+    assert not builder.is_empty(), "a builder with one entry must not be empty"
+
+
+@pytest.mark.day1_task1
+def test_building_an_empty_block_is_refused() -> None:
+    with pytest.raises(ValueError):
+        BlockBuilder(options_for_day(1)).build()
+
+
+@pytest.mark.day1_task2
+def test_encode_then_decode_keeps_every_entry_in_order() -> None:
+    decoded = Block.decode(build(FRUIT).encode())
+    got = collect(BlockIterator.create_and_seek_to_first(decoded))
+    assert got == FRUIT, f"decode(encode(block)) should give back {show(FRUIT)}, got {show(got)}"
+
+
+@pytest.mark.day1_task2
+def test_tombstone_and_empty_value_stay_distinct() -> None:
+    entries = [(b"deleted", None), (b"empty", b"")]
+    got = collect(BlockIterator.create_and_seek_to_first(Block.decode(build(entries).encode())))
+    assert got == entries, (
+        f"a tombstone (value None) and an empty value (b'') must survive encoding as themselves: got {show(got)}"
+    )
+
+
+@pytest.mark.day1_task2
+def test_decode_of_garbage_raises_corruption_error() -> None:
+    with pytest.raises(CorruptionError):
+        Block.decode(b"\xff\xff")
+
+
+@pytest.mark.day1_task3
+def test_iterating_from_first_visits_keys_in_ascending_order() -> None:
+    iterator = BlockIterator.create_and_seek_to_first(build(FRUIT))
+    keys = [key for key, _ in collect(iterator)]
+    assert keys == [k for k, _ in FRUIT], f"expected keys {show([k for k, _ in FRUIT])}, got {show(keys)}"
+    assert not iterator.is_valid(), "after the last entry the iterator must be invalid"
+
+
+@pytest.mark.day1_task3
+def test_seek_to_existing_key_lands_on_it() -> None:
+    iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"cherry")
+    assert iterator.is_valid(), "seek_to_key(b'cherry') in a block that holds b'cherry' must be valid"
+    assert (iterator.key(), iterator.value()) == (b"cherry", b"dark red"), (
+        f"seek_to_key(b'cherry') should land on (b'cherry', b'dark red'), got ({iterator.key()!r}, {iterator.value()!r})"
+    )
+
+
+@pytest.mark.day1_task3
+def test_seek_to_key_between_entries_lands_on_next_key() -> None:
+    iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"blueberry")
+    assert iterator.is_valid() and iterator.key() == b"cherry", (
+        "seek_to_key(b'blueberry') should land on the first key >= it, b'cherry'; "
+        f"got {iterator.key() if iterator.is_valid() else 'an invalid iterator'!r}"
+    )
+
+
+@pytest.mark.day1_task3
+def test_seek_before_first_key_lands_on_first_key() -> None:
+    iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"a")
+    assert iterator.is_valid() and iterator.key() == b"apple", "seek_to_key(b'a') should land on b'apple'"
+
+
+@pytest.mark.day1_task3
+def test_seek_past_last_key_makes_iterator_invalid() -> None:
+    iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"zucchini")
+    assert not iterator.is_valid(), "seek_to_key past the last key must leave the iterator invalid"
+
+
+@pytest.mark.day1_task3
+def test_seek_to_first_after_the_end_starts_over() -> None:
+    iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"zucchini")
+    iterator.seek_to_first()
+    assert iterator.is_valid() and iterator.key() == b"apple", "seek_to_first must return to b'apple'"

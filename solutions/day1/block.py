@@ -1,0 +1,265 @@
+"""Day 1: blocks, the unit in which an SSTable is written and read.
+
+A block holds a sorted run of entries, followed by the offset of each entry, so
+that a reader can binary-search a block without decoding all of it. All integers
+are little-endian. Layout (see the book, Day 1, "The block format"):
+
+    entry 0 | entry 1 | ... | entry n-1 | offset 0 (u16) | ... | offset n-1 (u16) | n (u16)
+
+and each entry is
+
+    key_overlap (u16) | key_rest_len (u16) | kind (u8) | value_len (u32) | key_rest | value
+
+``key_overlap`` is how many leading bytes the key shares with the block's first key
+(always 0 until day 7's prefix compression); ``kind`` tells a value (0) from a
+tombstone (1), so an empty value and a delete stay distinct.
+"""
+
+from __future__ import annotations
+
+import struct
+# BEGIN SOLUTION
+from bisect import bisect_left
+# END SOLUTION
+
+from tinylsm.errors import CorruptionError
+# BEGIN SOLUTION
+from tinylsm.extensions import shared_prefix_function
+# END SOLUTION
+from tinylsm.options import LsmStorageOptions
+
+ENTRY_HEADER = struct.Struct("<HHBI")
+"""key_overlap, key_rest_len, kind, value_len: the fixed 9 bytes before each entry's bytes."""
+
+OFFSET = struct.Struct("<H")
+"""One entry offset, and the entry count at the very end of the block."""
+
+KIND_VALUE = 0
+KIND_TOMBSTONE = 1
+
+
+class BlockBuilder:
+    """Collects sorted entries until the block is full, then builds a ``Block``.
+
+    The builder's size estimate counts everything ``Block.encode`` will write, so a
+    built block never exceeds ``options.block_size`` unless its only entry alone is
+    larger (the first entry is always accepted, however large).
+    """
+
+    def __init__(self, options: LsmStorageOptions) -> None:
+        """An empty builder for blocks of ``options.block_size`` bytes."""
+        # BEGIN SOLUTION day1.task1
+        self._block_size = options.block_size
+        self._shared_prefix = shared_prefix_function(options)
+        self._parts: list[bytes] = []
+        self._offsets: list[int] = []
+        self._size = 0
+        self._first_key = b""
+        self._last_key = b""
+        # END SOLUTION
+
+    def add(self, key: bytes, value: bytes | None) -> bool:
+        """Append an entry (``value=None`` is a tombstone); ``False`` if the block is full.
+
+        Keys must arrive in strictly ascending order. O(len(key) + len(value)).
+        """
+        # BEGIN SOLUTION day1.task1
+        if not key:
+            raise ValueError("a key must not be empty")
+        if self._offsets and key <= self._last_key:
+            raise ValueError(f"keys must be added in ascending order: {key!r} after {self._last_key!r}")
+        overlap = self._shared_prefix(self._first_key, key) if self._offsets else 0
+        rest = key[overlap:]
+        kind, payload = (KIND_TOMBSTONE, b"") if value is None else (KIND_VALUE, value)
+        entry_size = ENTRY_HEADER.size + len(rest) + len(payload)
+        if self._offsets and self.estimated_size() + entry_size + OFFSET.size > self._block_size:
+            return False
+        if not self._offsets:
+            self._first_key = key
+        self._offsets.append(self._size)
+        self._parts.append(ENTRY_HEADER.pack(overlap, len(rest), kind, len(payload)))
+        self._parts.append(rest)
+        self._parts.append(payload)
+        self._size += entry_size
+        self._last_key = key
+        return True
+        # END SOLUTION
+
+    def estimated_size(self) -> int:
+        """The size in bytes that ``build().encode()`` would have now."""
+        # BEGIN SOLUTION day1.task1
+        return self._size + OFFSET.size * (len(self._offsets) + 1)
+        # END SOLUTION
+
+    def is_empty(self) -> bool:
+        """Whether no entry has been added."""
+        # BEGIN SOLUTION day1.task1
+        return not self._offsets
+        # END SOLUTION
+
+    def build(self) -> Block:
+        """The block of every entry added so far (at least one)."""
+        # BEGIN SOLUTION day1.task1
+        if not self._offsets:
+            raise ValueError("cannot build an empty block")
+        return Block(b"".join(self._parts), list(self._offsets))
+        # END SOLUTION
+
+
+class Block:
+    """A block in memory: the entry bytes and the offset where each entry starts."""
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self, data: bytes, offsets: list[int]) -> None:
+        self.data = data
+        self.offsets = offsets
+
+    def __len__(self) -> int:
+        """The number of entries."""
+        return len(self.offsets)
+
+    def encode(self) -> bytes:
+        """The block as it is stored on disk. O(n)."""
+        # BEGIN SOLUTION day1.task2
+        count = len(self.offsets)
+        return self.data + struct.pack(f"<{count}H", *self.offsets) + OFFSET.pack(count)
+        # END SOLUTION
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Block:
+        """Read a block written by ``encode``; damaged bytes raise ``CorruptionError``.
+
+        Every entry is checked once to lie exactly between its offset and the next,
+        so that iterating the block later cannot fail. O(n).
+        """
+        # BEGIN SOLUTION day1.task2
+        raw = bytes(raw)
+        if len(raw) < OFFSET.size:
+            raise CorruptionError(f"block of {len(raw)} bytes is too short to hold its entry count")
+        (count,) = OFFSET.unpack_from(raw, len(raw) - OFFSET.size)
+        data_end = len(raw) - OFFSET.size * (count + 1)
+        if count == 0 or data_end < 0:
+            raise CorruptionError(f"block of {len(raw)} bytes cannot hold {count} entries")
+        offsets = list(struct.unpack_from(f"<{count}H", raw, data_end))
+        data = raw[:data_end]
+        _check_entries(data, offsets)
+        return cls(data, offsets)
+        # END SOLUTION
+
+
+# BEGIN SOLUTION
+def _check_entries(data: bytes, offsets: list[int]) -> None:
+    """Raise ``CorruptionError`` unless the entries tile ``data`` exactly."""
+    ends = [*offsets[1:], len(data)]
+    first_key_len = 0
+    for index, (start, end) in enumerate(zip(offsets, ends, strict=True)):
+        if end - start < ENTRY_HEADER.size or end > len(data):
+            raise CorruptionError(f"block entry {index} at offset {start} is cut short")
+        overlap, rest_len, kind, value_len = ENTRY_HEADER.unpack_from(data, start)
+        if start + ENTRY_HEADER.size + rest_len + value_len != end:
+            raise CorruptionError(f"block entry {index} at offset {start} does not end where the next begins")
+        if index == 0:
+            first_key_len = rest_len
+        if overlap > first_key_len or (index == 0 and overlap) or overlap + rest_len == 0:
+            raise CorruptionError(f"block entry {index} at offset {start} has an impossible key length")
+        if kind > KIND_TOMBSTONE or (kind == KIND_TOMBSTONE and value_len):
+            raise CorruptionError(f"block entry {index} at offset {start} has an unknown kind {kind}")
+
+
+# END SOLUTION
+class BlockIterator:
+    """A cursor over one block's entries, in key order.
+
+    ``seek_to_key`` is a binary search over the offsets: O(log n) entry decodes.
+    """
+
+    def __init__(self, block: Block) -> None:
+        """An iterator over ``block`` that is not positioned yet (not valid)."""
+        # BEGIN SOLUTION day1.task3
+        self._block = block
+        self._data = block.data
+        self._offsets = block.offsets
+        self._index = len(block.offsets)
+        self._key = b""
+        self._value: bytes | None = None
+        _, rest_len, _, _ = ENTRY_HEADER.unpack_from(block.data, 0)
+        start = ENTRY_HEADER.size
+        self._first_key = block.data[start : start + rest_len]
+        # END SOLUTION
+
+    @classmethod
+    def create_and_seek_to_first(cls, block: Block) -> BlockIterator:
+        """An iterator positioned on the block's first entry."""
+        iterator = cls(block)
+        iterator.seek_to_first()
+        return iterator
+
+    @classmethod
+    def create_and_seek_to_key(cls, block: Block, key: bytes) -> BlockIterator:
+        """An iterator positioned on the first entry whose key is ``>= key``."""
+        iterator = cls(block)
+        iterator.seek_to_key(key)
+        return iterator
+
+    def key(self) -> bytes:
+        """The current key."""
+        # BEGIN SOLUTION day1.task3
+        return self._key
+        # END SOLUTION
+
+    def value(self) -> bytes | None:
+        """The current value; ``None`` for a tombstone."""
+        # BEGIN SOLUTION day1.task3
+        return self._value
+        # END SOLUTION
+
+    def is_valid(self) -> bool:
+        """Whether the iterator is on an entry."""
+        # BEGIN SOLUTION day1.task3
+        return self._index < len(self._offsets)
+        # END SOLUTION
+
+    def next(self) -> None:
+        """Move to the next entry."""
+        # BEGIN SOLUTION day1.task3
+        self._seek_to_index(self._index + 1)
+        # END SOLUTION
+
+    def seek_to_first(self) -> None:
+        """Move to the first entry."""
+        # BEGIN SOLUTION day1.task3
+        self._seek_to_index(0)
+        # END SOLUTION
+
+    def seek_to_key(self, key: bytes) -> None:
+        """Move to the first entry whose key is ``>= key`` (invalid if there is none)."""
+        # BEGIN SOLUTION day1.task3
+        index = bisect_left(range(len(self._offsets)), key, key=self._key_at)
+        self._seek_to_index(index)
+        # END SOLUTION
+
+    def num_active_iterators(self) -> int:
+        """A block iterator is a single iterator."""
+        return 1
+
+    # BEGIN SOLUTION
+    def _key_at(self, index: int) -> bytes:
+        start = self._offsets[index]
+        overlap, rest_len, _, _ = ENTRY_HEADER.unpack_from(self._data, start)
+        start += ENTRY_HEADER.size
+        return self._first_key[:overlap] + self._data[start : start + rest_len]
+
+    def _seek_to_index(self, index: int) -> None:
+        self._index = index
+        if index >= len(self._offsets):
+            self._key, self._value = b"", None
+            return
+        start = self._offsets[index]
+        overlap, rest_len, kind, value_len = ENTRY_HEADER.unpack_from(self._data, start)
+        start += ENTRY_HEADER.size
+        self._key = self._first_key[:overlap] + self._data[start : start + rest_len]
+        start += rest_len
+        self._value = None if kind == KIND_TOMBSTONE else self._data[start : start + value_len]
+
+    # END SOLUTION

@@ -1,0 +1,49 @@
+"""Helpers for the course's tests: readable values and the options of each day."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinylsm.options import LsmStorageOptions, NoCompaction
+
+_SHOW_LIMIT = 60
+
+# The options that switch each later day's feature off, so that an early day's
+# tests exercise that day's code alone.
+_FEATURES_OFF_BEFORE: dict[int, dict[str, Any]] = {
+    5: {"compaction": NoCompaction()},
+    6: {"enable_wal": False},
+    7: {"bloom_bits_per_key": 0, "prefix_compression": False, "checksums": False},
+}
+
+
+def options_for_day(day: int, **overrides: Any) -> LsmStorageOptions:
+    """Options with every feature of the days after ``day`` switched off."""
+    fields: dict[str, Any] = {}
+    for feature_day, off in _FEATURES_OFF_BEFORE.items():
+        if feature_day > day:
+            fields.update(off)
+    fields.update(overrides)
+    return LsmStorageOptions(**fields)
+
+
+def show(value: object) -> str:
+    """A short ``repr`` for failure messages: long bytes and lists are elided."""
+    if isinstance(value, list | tuple) and len(value) > 8:
+        shown = ", ".join(show(item) for item in value[:6])
+        return f"[{shown}, ... ({len(value)} items)]"
+    text = repr(value)
+    if len(text) > _SHOW_LIMIT:
+        size = f", {len(value)} bytes" if isinstance(value, bytes | bytearray) else ""
+        return f"{text[: _SHOW_LIMIT - 10]}...{text[-6:]}{size}"
+    return text
+
+
+
+def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
+    """Every remaining ``(key, value)`` of a ``StorageIterator``, advancing it to the end."""
+    entries = []
+    while iterator.is_valid():
+        entries.append((iterator.key(), iterator.value()))
+        iterator.next()
+    return entries
