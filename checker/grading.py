@@ -217,9 +217,7 @@ def report_as_dict(days: list[DayReport], impl: str, version: str) -> dict:
                 "max_score": d.max_score,
                 "duration": round(d.duration, 2),
                 "error": d.error,
-                "tests": [
-                    {k: v for k, v in asdict(t).items() if k not in ("nodeid", "duration")} for t in d.tests
-                ],
+                "tests": [{k: v for k, v in asdict(t).items() if k not in ("nodeid", "duration")} for t in d.tests],
             }
             for d in days
         ],

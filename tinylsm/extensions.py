@@ -6,16 +6,33 @@ day's module only when it is on. So day 1's block builder works before day 7
 exists, and day 7's prefix compression reaches day 1's blocks without anyone
 editing ``days/day1``.
 
-| extension point       | switched on by                 | provided by (day) |
-|-----------------------|--------------------------------|-------------------|
-| shared key prefix     | ``options.prefix_compression`` | ``prefix`` (7)    |
+| extension point     | called by (day)         | switched on by                  | provided by (day) |
+|---------------------|-------------------------|---------------------------------|-------------------|
+| shared key prefix   | ``block`` (1)           | ``options.prefix_compression``  | ``prefix`` (7)    |
+| section checksums   | ``sstable`` (2)         | ``options.checksums``           | ``checksum`` (7)  |
+| key filter          | ``sstable`` (2)         | ``options.bloom_bits_per_key``  | ``bloom`` (7)     |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from tinylsm.options import LsmStorageOptions
+
+
+class FilterBuilder(Protocol):
+    """Collects the keys of one SSTable and encodes a filter over them."""
+
+    def add_key(self, key: bytes) -> None: ...
+
+    def build(self) -> bytes: ...
+
+
+class KeyFilter(Protocol):
+    """Answers "may this SSTable hold the key?" with no false negatives."""
+
+    def may_contain(self, key: bytes) -> bool: ...
 
 
 def no_shared_prefix(first_key: bytes, key: bytes) -> int:
@@ -24,9 +41,44 @@ def no_shared_prefix(first_key: bytes, key: bytes) -> int:
 
 
 def shared_prefix_function(options: LsmStorageOptions) -> Callable[[bytes, bytes], int]:
-    """How many leading bytes of a key a block may take from its first key."""
+    """How many leading bytes of a key a block may take from the block's first key."""
     if options.prefix_compression:
         from tinylsm.prefix import shared_prefix_length
 
         return shared_prefix_length
     return no_shared_prefix
+
+
+def checksum_function(options: LsmStorageOptions) -> Callable[[bytes], int] | None:
+    """The checksum an SSTable writer stores after each section, or ``None`` for none."""
+    if options.checksums:
+        from tinylsm.checksum import checksum
+
+        return checksum
+    return None
+
+
+def verify_checksum(data: bytes, stored: int, where: str) -> None:
+    """Raise ``CorruptionError`` naming ``where`` unless ``data`` matches ``stored``.
+
+    Called only for files whose footer says they carry checksums.
+    """
+    from tinylsm.checksum import verify_checksum as verify
+
+    verify(data, stored, where)
+
+
+def filter_builder(options: LsmStorageOptions) -> FilterBuilder | None:
+    """A builder of the per-SSTable key filter, or ``None`` when filters are off."""
+    if options.bloom_bits_per_key > 0:
+        from tinylsm.bloom import BloomBuilder
+
+        return BloomBuilder(options.bloom_bits_per_key)
+    return None
+
+
+def decode_filter(raw: bytes) -> KeyFilter:
+    """Read back a filter that ``filter_builder(...).build()`` wrote."""
+    from tinylsm.bloom import Bloom
+
+    return Bloom.decode(raw)

@@ -54,9 +54,7 @@ class LeveledCompactionOptions:
     base_level_size_mb: int = 128
 
 
-CompactionOptions = (
-    NoCompaction | SimpleLeveledCompactionOptions | TieredCompactionOptions | LeveledCompactionOptions
-)
+CompactionOptions = NoCompaction | SimpleLeveledCompactionOptions | TieredCompactionOptions | LeveledCompactionOptions
 
 
 @dataclass(frozen=True)

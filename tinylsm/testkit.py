@@ -39,7 +39,6 @@ def show(value: object) -> str:
     return text
 
 
-
 def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
     """Every remaining ``(key, value)`` of a ``StorageIterator``, advancing it to the end."""
     entries = []

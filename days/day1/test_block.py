@@ -103,7 +103,8 @@ def test_seek_to_existing_key_lands_on_it() -> None:
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"cherry")
     assert iterator.is_valid(), "seek_to_key(b'cherry') in a block that holds b'cherry' must be valid"
     assert (iterator.key(), iterator.value()) == (b"cherry", b"dark red"), (
-        f"seek_to_key(b'cherry') should land on (b'cherry', b'dark red'), got ({iterator.key()!r}, {iterator.value()!r})"
+        "seek_to_key(b'cherry') should land on (b'cherry', b'dark red'), "
+        f"got ({iterator.key()!r}, {iterator.value()!r})"
     )
 
 

@@ -18,16 +18,16 @@ tombstone (1), so an empty value and a delete stay distinct.
 from __future__ import annotations
 
 import struct
-# BEGIN SOLUTION
-from bisect import bisect_left
-# END SOLUTION
 
 from tinylsm.errors import CorruptionError
-# BEGIN SOLUTION
-from tinylsm.extensions import shared_prefix_function
-# END SOLUTION
 from tinylsm.options import LsmStorageOptions
 
+# BEGIN SOLUTION
+from bisect import bisect_left
+
+from tinylsm.extensions import shared_prefix_function
+
+# END SOLUTION
 ENTRY_HEADER = struct.Struct("<HHBI")
 """key_overlap, key_rest_len, kind, value_len: the fixed 9 bytes before each entry's bytes."""
 

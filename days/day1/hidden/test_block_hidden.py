@@ -87,10 +87,14 @@ def test_golden_bytes_of_a_two_entry_block() -> None:
     """The block's bytes on disk do not follow the pinned format (little-endian, 9-byte entry header)."""
     encoded = build_all([(b"a", b"1"), (b"b", None)]).encode()
     expected = bytes.fromhex(
-        "0000" "0100" "00" "01000000" "61" "31"  # entry 0: overlap 0, key len 1, value, len 1, 'a', '1'
-        "0000" "0100" "01" "00000000" "62"  # entry 1: overlap 0, key len 1, tombstone, len 0, 'b'
-        "0000" "0b00"  # offsets 0 and 11
-        "0200"  # two entries
+        "".join(
+            [
+                "0000 0100 00 01000000 61 31",  # entry 0: overlap 0, key 1 byte, value of 1 byte, 'a', '1'
+                "0000 0100 01 00000000 62",  # entry 1: overlap 0, key 1 byte, tombstone, no value, 'b'
+                "0000 0b00",  # offsets 0 and 11
+                "0200",  # two entries
+            ]
+        )
     )
     assert encoded == expected, f"expected {expected.hex(' ')}\n     got {encoded.hex(' ')}"
 

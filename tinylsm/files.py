@@ -1,0 +1,74 @@
+"""Files as the engine uses them: written once, fsynced, then read by offset.
+
+SSTables are immutable, so a table is written in one go and then only read.
+Reads use ``os.pread``, which takes the offset as an argument: several threads can
+read one file at once without sharing a file position.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tinylsm.errors import CorruptionError
+
+
+def sst_path(directory: str | os.PathLike[str], sst_id: int) -> Path:
+    """The path of SSTable ``sst_id`` in ``directory``: ``00042.sst``."""
+    return Path(directory) / f"{sst_id:05d}.sst"
+
+
+def sync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make the directory's entries (files created, renamed, removed) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileObject:
+    """An immutable file on disk, read by offset."""
+
+    def __init__(self, path: Path, fd: int, size: int) -> None:
+        self.path = path
+        self.size = size
+        self._fd = fd
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], data: bytes) -> FileObject:
+        """Write ``data`` to a new file at ``path``, fsync it, and open it for reading."""
+        path = Path(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> FileObject:
+        """Open an existing file for reading."""
+        path = Path(path)
+        fd = os.open(path, os.O_RDONLY)
+        return cls(path, fd, os.fstat(fd).st_size)
+
+    def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset``; a file too short for them is corrupt."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise CorruptionError(
+                f"{self.path.name}: cannot read {length} bytes at offset {offset} of a {self.size}-byte file"
+            )
+        data = os.pread(self._fd, length, offset)
+        if len(data) != length:
+            raise CorruptionError(f"{self.path.name}: the file shrank while it was read (offset {offset})")
+        return data
+
+    def close(self) -> None:
+        """Release the file descriptor (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
