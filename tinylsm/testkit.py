@@ -46,3 +46,14 @@ def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
         entries.append((iterator.key(), iterator.value()))
         iterator.next()
     return entries
+
+
+def encoded_block(entries: list[tuple[bytes, bytes | None]], day: int = 1, **overrides: Any) -> bytes:
+    """The bytes of one block holding ``entries`` (used by the book's checked hexdumps)."""
+    from tinylsm.block import BlockBuilder
+
+    builder = BlockBuilder(options_for_day(day, **overrides))
+    for key, value in entries:
+        if not builder.add(key, value):
+            raise ValueError("the entries do not fit in one block")
+    return builder.build().encode()
