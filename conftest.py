@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if "tinylsm" in sys.modules and os.environ.get("TINYLSM_IMPL", "student") != impl:
             raise pytest.UsageError("tinylsm was imported before --impl could take effect")
         os.environ["TINYLSM_IMPL"] = impl
+    try:
+        import tinylsm  # noqa: F401  (composes the package once, from the environment just set)
+    except ValueError as error:  # tinylsm._composition.CompositionError
+        raise pytest.UsageError(str(error)) from None
     for day in load_days():
         config.addinivalue_line("markers", f"day{day.number}: a test of day {day.number} ({day.title})")
         for task_id, title in zip(day.task_ids(), day.tasks, strict=True):
@@ -55,13 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    from tinylsm._composition import CompositionError, from_environment
+    from tinylsm import COMPOSITION
 
-    try:
-        composition = from_environment()
-    except CompositionError as error:
-        raise pytest.UsageError(str(error)) from None
-    return f"tinylsm composition: {composition.spec} ({composition.describe()})"
+    return f"tinylsm composition: {COMPOSITION.spec} ({COMPOSITION.describe()})"
 
 
 def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None:

@@ -1,0 +1,38 @@
+"""Shared helpers of the course's own test suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from checker.course import Day, load_days
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def available_days() -> list[Day]:
+    """The days of the course that have been written (their tests exist)."""
+    return [day for day in load_days() if day.is_available(ROOT)]
+
+
+def run(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 900):
+    """Run a command with this interpreter's environment plus ``env``; never raises on failure."""
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith("TINYLSM_")}
+    full_env.update(env or {})
+    return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def checker(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
+    """Run ``python -m checker ARGS``."""
+    return run([sys.executable, "-m", "checker", *args], env=env, cwd=cwd)
+
+
+def checker_json(tmp_path: Path, *args: str) -> tuple[int, dict]:
+    """Run the checker with ``--json`` and return (exit status, report)."""
+    report = tmp_path / "report.json"
+    completed = checker(*args, "--json", str(report))
+    assert report.exists(), f"the checker wrote no report:\n{completed.stdout}\n{completed.stderr}"
+    return completed.returncode, json.loads(report.read_text())
