@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 
 from tinylsm.errors import CorruptionError
-from tinylsm.options import LsmStorageOptions
+from tinylsm.options import MAX_KEY_SIZE, LsmStorageOptions
 
 ENTRY_HEADER = struct.Struct("<HHBI")
 """key_overlap, key_rest_len, kind, value_len: the fixed 9 bytes before each entry's bytes."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 
 from tinylsm.errors import CorruptionError
-from tinylsm.options import LsmStorageOptions
+from tinylsm.options import MAX_KEY_SIZE, LsmStorageOptions
 
 # BEGIN SOLUTION
 from bisect import bisect_left
@@ -64,8 +64,8 @@ class BlockBuilder:
         Keys must arrive in strictly ascending order. O(len(key) + len(value)).
         """
         # BEGIN SOLUTION day1.task1
-        if not key:
-            raise ValueError("a key must not be empty")
+        if not 1 <= len(key) <= MAX_KEY_SIZE:
+            raise ValueError(f"a key must be 1 to {MAX_KEY_SIZE:,} bytes (MAX_KEY_SIZE), got {len(key):,}")
         if self._offsets and key <= self._last_key:
             raise ValueError(f"keys must be added in ascending order: {key!r} after {self._last_key!r}")
         overlap = self._shared_prefix(self._first_key, key) if self._offsets else 0
@@ -150,21 +150,28 @@ class Block:
 
 # BEGIN SOLUTION
 def _check_entries(data: bytes, offsets: list[int]) -> None:
-    """Raise ``CorruptionError`` unless the entries tile ``data`` exactly."""
+    """Raise ``CorruptionError`` unless the entries tile ``data`` exactly, keys ascending."""
+    if offsets[0] != 0:
+        raise CorruptionError(f"the first block entry starts at offset {offsets[0]}, not 0")
     ends = [*offsets[1:], len(data)]
-    first_key_len = 0
+    first_key = previous_key = b""
     for index, (start, end) in enumerate(zip(offsets, ends, strict=True)):
         if end - start < ENTRY_HEADER.size or end > len(data):
             raise CorruptionError(f"block entry {index} at offset {start} is cut short")
         overlap, rest_len, kind, value_len = ENTRY_HEADER.unpack_from(data, start)
-        if start + ENTRY_HEADER.size + rest_len + value_len != end:
+        key_start = start + ENTRY_HEADER.size
+        if key_start + rest_len + value_len != end:
             raise CorruptionError(f"block entry {index} at offset {start} does not end where the next begins")
-        if index == 0:
-            first_key_len = rest_len
-        if overlap > first_key_len or (index == 0 and overlap) or overlap + rest_len == 0:
+        if overlap > len(first_key) or (index == 0 and overlap) or overlap + rest_len == 0:
             raise CorruptionError(f"block entry {index} at offset {start} has an impossible key length")
         if kind > KIND_TOMBSTONE or (kind == KIND_TOMBSTONE and value_len):
             raise CorruptionError(f"block entry {index} at offset {start} has an unknown kind {kind}")
+        key = first_key[:overlap] + data[key_start : key_start + rest_len]
+        if index == 0:
+            first_key = key
+        elif key <= previous_key:
+            raise CorruptionError(f"block entry {index} at offset {start} is out of key order")
+        previous_key = key
 
 
 # END SOLUTION

@@ -55,6 +55,16 @@ def test_entry_one_byte_too_large_is_refused() -> None:
 
 
 @pytest.mark.day1_task1
+def test_key_longer_than_the_limit_is_refused() -> None:
+    """A key longer than 65,535 bytes was not refused with a ValueError."""
+    builder = BlockBuilder(options_for_day(1))
+    with pytest.raises(ValueError):
+        builder.add(b"k" * (MAX_KEY_SIZE + 1), b"v")
+    with pytest.raises(ValueError):
+        builder.add(b"", b"v")
+
+
+@pytest.mark.day1_task1
 def test_keys_added_out_of_order_are_refused() -> None:
     """A block accepted a key smaller than (or equal to) the key before it."""
     builder = BlockBuilder(options_for_day(1))
@@ -102,11 +112,29 @@ def test_golden_bytes_of_a_two_entry_block() -> None:
 @pytest.mark.day1_task2
 def test_decode_takes_the_shared_prefix_from_the_first_key() -> None:
     """A key stored with a shared prefix (key_overlap > 0) was not rebuilt from the block's first key."""
-    data = entry(0, b"user:1", b"x") + entry(5, b"2", b"y") + entry(4, b"!", None)
+    data = entry(0, b"user:1", b"x") + entry(5, b"2", b"y") + entry(4, b"~", None)
     raw = data + struct.pack("<3H", 0, 16, 27) + struct.pack("<H", 3)
     got = collect(BlockIterator.create_and_seek_to_first(Block.decode(raw)))
-    want = [(b"user:1", b"x"), (b"user:2", b"y"), (b"user!", None)]
+    want = [(b"user:1", b"x"), (b"user:2", b"y"), (b"user~", None)]
     assert got == want, f"expected {show(want)}, got {show(got)}"
+
+
+@pytest.mark.day1_task2
+def test_bytes_before_the_first_entry_are_detected() -> None:
+    """A block whose first offset is not 0 (stray bytes before the first entry) was accepted."""
+    data = b"\x00\x00" + entry(0, b"user:1", b"x") + entry(5, b"2", b"y")
+    raw = data + struct.pack("<2H", 2, 18) + struct.pack("<H", 2)
+    with pytest.raises(CorruptionError):
+        Block.decode(raw)
+
+
+@pytest.mark.day1_task2
+def test_keys_out_of_order_are_detected() -> None:
+    """A block whose stored keys are not in ascending order was accepted, so seeks in it would go wrong."""
+    data = entry(0, b"b", b"1") + entry(0, b"a", b"2")
+    raw = data + struct.pack("<2H", 0, 11) + struct.pack("<H", 2)
+    with pytest.raises(CorruptionError):
+        Block.decode(raw)
 
 
 @pytest.mark.day1_task2
