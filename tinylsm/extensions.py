@@ -6,19 +6,27 @@ day's module only when it is on. So day 1's block builder works before day 7
 exists, and day 7's prefix compression reaches day 1's blocks without anyone
 editing ``days/day1``.
 
-| extension point     | called by (day)         | switched on by                  | provided by (day) |
-|---------------------|-------------------------|---------------------------------|-------------------|
-| shared key prefix   | ``block`` (1)           | ``options.prefix_compression``  | ``prefix`` (7)    |
-| section checksums   | ``sstable`` (2)         | ``options.checksums``           | ``checksum`` (7)  |
-| key filter          | ``sstable`` (2)         | ``options.bloom_bits_per_key``  | ``bloom`` (7)     |
+| extension point   | called by (day) | switched on by                            | provided by (day) |
+|-------------------|-----------------|-------------------------------------------|-------------------|
+| shared key prefix | ``block`` (1)   | ``prefix_compression``                    | ``prefix`` (7)    |
+| section checksums | ``sstable`` (2) | ``checksums``                             | ``checksum`` (7)  |
+| key filter        | ``sstable`` (2) | ``bloom_bits_per_key > 0``                | ``bloom`` (7)     |
+| durability        | ``engine`` (4)  | ``enable_wal`` or ``enable_manifest``     | ``recovery`` (6)  |
+| compaction        | ``engine`` (4)  | ``compaction``, ``force_full_compaction`` | ``compaction`` (5)|
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from tinylsm.durability import Durability, PlainDurability
 from tinylsm.options import LsmStorageOptions
+
+if TYPE_CHECKING:
+    from tinylsm.block_cache import BlockCache
+    from tinylsm.engine import LsmStorage
 
 
 class FilterBuilder(Protocol):
@@ -82,3 +90,39 @@ def decode_filter(raw: bytes) -> KeyFilter:
     from tinylsm.bloom import Bloom
 
     return Bloom.decode(raw)
+
+
+class Compactor(Protocol):
+    """Runs compactions for one engine (day 5); the engine calls it, never the reverse."""
+
+    def start(self) -> None:
+        """Begin background work, if the options ask for it."""
+        ...
+
+    def after_flush(self) -> None:
+        """A flush added an L0 table: compact now (inline) or wake the background thread."""
+        ...
+
+    def force_full_compaction(self) -> None:
+        """Compact every SSTable into the bottom of the tree."""
+        ...
+
+    def stop(self) -> None:
+        """Finish background work and stop its thread (idempotent)."""
+        ...
+
+
+def durability(options: LsmStorageOptions, directory: Path, block_cache: BlockCache) -> Durability:
+    """The write-ahead log and manifest of day 6, or plain SSTables when both are off."""
+    if options.enable_wal or options.enable_manifest:
+        from tinylsm.recovery import Recovery
+
+        return Recovery(options, directory, block_cache)
+    return PlainDurability(options, directory, block_cache)
+
+
+def compactor(engine: LsmStorage) -> Compactor:
+    """Day 5's compactor for ``engine``."""
+    from tinylsm.compaction import Compactor
+
+    return Compactor(engine)

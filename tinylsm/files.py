@@ -7,15 +7,21 @@ read one file at once without sharing a file position.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
-from tinylsm.errors import CorruptionError
+from tinylsm.errors import CorruptionError, LsmError
 
 
 def sst_path(directory: str | os.PathLike[str], sst_id: int) -> Path:
     """The path of SSTable ``sst_id`` in ``directory``: ``00042.sst``."""
     return Path(directory) / f"{sst_id:05d}.sst"
+
+
+def wal_path(directory: str | os.PathLike[str], memtable_id: int) -> Path:
+    """The path of the write-ahead log of memtable ``memtable_id``: ``00042.wal``."""
+    return Path(directory) / f"{memtable_id:05d}.wal"
 
 
 def sync_directory(directory: str | os.PathLike[str]) -> None:
@@ -70,5 +76,35 @@ class FileObject:
     def close(self) -> None:
         """Release the file descriptor (idempotent)."""
         if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        # A table replaced by compaction is not closed explicitly, because a scan may
+        # still be reading it; its descriptor is released when the last user lets go.
+        self.close()
+
+
+class DirectoryLock:
+    """An exclusive lock on a database directory, held through its ``LOCK`` file.
+
+    ``fcntl.flock`` locks belong to the open file: the operating system releases
+    them when the process ends, even by ``kill -9``, so a crash never leaves a
+    directory locked.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.path = Path(directory) / "LOCK"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            raise LsmError(f"{directory} is already open in another LsmStorage (its LOCK file is held)") from None
+
+    def release(self) -> None:
+        """Give the directory up (idempotent)."""
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1

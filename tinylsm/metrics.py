@@ -19,3 +19,12 @@ class ReadCounters:
     block_cache_hits: int = 0
     block_cache_misses: int = 0
     filter_negatives: int = 0
+
+
+@dataclass
+class WriteCounters:
+    """Bytes written by the user, by flushes and by compactions: write amplification's parts."""
+
+    user_bytes_written: int = 0
+    flush_bytes_written: int = 0
+    compaction_bytes_written: int = 0

@@ -62,8 +62,9 @@ class LsmStorageOptions:
     """Every tunable of the engine, with the full engine's defaults.
 
     ``block_size`` and ``target_sst_size`` are in bytes; ``target_sst_size`` is also
-    the memtable size that triggers a freeze. ``bloom_bits_per_key = 0`` means no
-    filter.
+    the memtable size that triggers a freeze. ``enable_wal`` logs every write before
+    it is applied; ``enable_manifest`` records the tree's shape so that a reopen
+    finds the levels (day 6). ``bloom_bits_per_key = 0`` means no filter.
     """
 
     block_size: int = 4096
@@ -71,6 +72,7 @@ class LsmStorageOptions:
     num_memtable_limit: int = 3
     compaction: CompactionOptions = field(default_factory=LeveledCompactionOptions)
     enable_wal: bool = True
+    enable_manifest: bool = True
     bloom_bits_per_key: int = 10
     block_cache_bytes: int = 8 << 20
     prefix_compression: bool = True

@@ -12,7 +12,7 @@ _SHOW_LIMIT = 60
 # tests exercise that day's code alone.
 _FEATURES_OFF_BEFORE: dict[int, dict[str, Any]] = {
     5: {"compaction": NoCompaction()},
-    6: {"enable_wal": False},
+    6: {"enable_wal": False, "enable_manifest": False},
     7: {"bloom_bits_per_key": 0, "prefix_compression": False, "checksums": False},
 }
 
@@ -57,3 +57,25 @@ def encoded_block(entries: list[tuple[bytes, bytes | None]], day: int = 1, **ove
         if not builder.add(key, value):
             raise ValueError("the entries do not fit in one block")
     return builder.build().encode()
+
+
+def encoded_sst(entries: list[tuple[bytes, bytes | None]], day: int = 2, **overrides: Any) -> bytes:
+    """The bytes of an SST file holding ``entries`` (used by the book's checked hexdumps).
+
+    The table is built in a temporary directory that is removed afterwards; the bytes
+    depend only on ``entries`` and the options, so the result is deterministic.
+    """
+    import tempfile
+
+    from tinylsm.files import sst_path
+    from tinylsm.sstable import SsTableBuilder
+
+    builder = SsTableBuilder(options_for_day(day, **overrides))
+    for key, value in entries:
+        builder.add(key, value)
+    with tempfile.TemporaryDirectory(prefix="tinylsm-sst-") as directory:
+        table = builder.build(1, sst_path(directory, 1), None)
+        try:
+            return table.file.read(0, table.size)
+        finally:
+            table.close()

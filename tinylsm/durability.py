@@ -1,0 +1,107 @@
+"""What the engine asks of its durability layer, and the plain one it has before day 6.
+
+The engine (day 4) calls a ``Durability`` at each step of a write's life: log it,
+sync, freeze a memtable, flush it, record a compaction, close. Day 6 implements
+these with a write-ahead log and a manifest, in the order that makes crashes safe.
+Before that, ``PlainDurability`` keeps nothing but the SSTables: a reopened
+database finds them by listing the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from tinylsm.files import sst_path
+from tinylsm.options import LsmStorageOptions
+from tinylsm.state import LsmStorageState
+
+if TYPE_CHECKING:
+    from tinylsm.block_cache import BlockCache
+
+Op = tuple[bytes, bytes | None]
+"""One write: ``(key, value)``; ``value=None`` is a delete."""
+
+_SST_NAME = re.compile(r"^(\d+)\.sst$")
+
+
+class Durability(Protocol):
+    """The engine's durability layer; every call is made by the engine (day 4)."""
+
+    def recover(self) -> tuple[LsmStorageState, int]:
+        """Rebuild the state found on disk; return it and the next free SST id."""
+        ...
+
+    def log(self, memtable_id: int, ops: Sequence[Op]) -> None:
+        """Record writes about to enter memtable ``memtable_id`` (one atomic record)."""
+        ...
+
+    def sync(self) -> None:
+        """Make every logged write durable."""
+        ...
+
+    def memtable_frozen(self, frozen_id: int, new_id: int) -> None:
+        """Memtable ``frozen_id`` is now immutable and ``new_id`` takes new writes."""
+        ...
+
+    def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
+        """Memtable ``memtable_id`` is durable as SSTable ``sst_id``."""
+        ...
+
+    def compacted(self, record: object, removed_ids: Sequence[int]) -> None:
+        """A compaction's outputs are durable and replace ``removed_ids``.
+
+        ``record`` is what day 5's compactor asks to remember (its task and outputs);
+        the caller deletes the removed files only after this returns.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release files; later calls are not allowed."""
+        ...
+
+
+class PlainDurability:
+    """No write-ahead log and no manifest: only SSTables survive a reopen.
+
+    Recovery lists ``NNNNN.sst`` in the directory and puts them all in L0, newest
+    (highest id) first. That is exact for a database without compaction, which
+    is all that exists before day 5; day 6's manifest remembers the levels.
+    """
+
+    def __init__(self, options: LsmStorageOptions, directory: Path, block_cache: BlockCache) -> None:
+        self._options = options
+        self._directory = directory
+        self._block_cache = block_cache
+
+    def recover(self) -> tuple[LsmStorageState, int]:
+        from tinylsm.memtable import MemTable
+        from tinylsm.sstable import SsTable
+
+        ids = sorted((int(m[1]) for name in os.listdir(self._directory) if (m := _SST_NAME.match(name))), reverse=True)
+        tables = {sst_id: SsTable.open(sst_id, sst_path(self._directory, sst_id), self._block_cache) for sst_id in ids}
+        next_id = (ids[0] + 1) if ids else 1
+        return LsmStorageState(
+            memtable=MemTable(next_id, self._options), l0_sstables=tuple(ids), sstables=tables
+        ), next_id + 1
+
+    def log(self, memtable_id: int, ops: Sequence[Op]) -> None:
+        pass
+
+    def sync(self) -> None:
+        pass
+
+    def memtable_frozen(self, frozen_id: int, new_id: int) -> None:
+        pass
+
+    def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
+        pass
+
+    def compacted(self, record: object, removed_ids: Sequence[int]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
