@@ -14,7 +14,7 @@ import re
 import sys
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from checker.course import load_days
 
@@ -25,6 +25,9 @@ settings.register_profile(
     max_examples=60,
     database=None,
     print_blob=True,
+    # No "explain" phase: it re-runs a failing test many times to annotate it, which
+    # makes an unfinished day's tests slow and adds nothing the failure message lacks.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("TINYLSM_HYPOTHESIS_PROFILE", "tinylsm"))
