@@ -1,8 +1,14 @@
-"""``python -m checker``: grade the course, run the mutant catalogue, regenerate stubs."""
+"""``python -m checker``: grade the course, run the mutant catalogue, regenerate stubs.
+
+Grading, mutants and stubs are defined here. Every other command lives in a
+module of its own (``checker/<command>.py`` with a ``main(argv) -> int``), found
+through ``TOOLS``, so that each tool can be read on its own.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -17,6 +23,11 @@ from checker.stubgen import outdated_stubs, write_stubs
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+TOOLS = {
+    "simulate": ("simulate", "the compaction simulator (no disk)"),
+    "shell": ("shell", "an interactive shell on the composed engine"),
+}
 
 
 class UsageError(Exception):
@@ -148,10 +159,17 @@ def _parser() -> argparse.ArgumentParser:
     stubs = commands.add_parser("stubs", help="regenerate days/ stubs from solutions/ (instructors)")
     stubs.add_argument("--check", action="store_true", help="only report stubs that are out of date")
     stubs.set_defaults(handler=command_stubs)
+
+    for name, (_, summary) in TOOLS.items():
+        commands.add_parser(name, help=summary, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        module = importlib.import_module(f"checker.{TOOLS[argv[0]][0]}")
+        return module.main(argv[1:])
     parser = _parser()
     try:
         args = parser.parse_args(argv)

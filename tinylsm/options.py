@@ -51,7 +51,8 @@ class LeveledCompactionOptions:
     level_size_multiplier: int = 10
     level0_file_num_compaction_trigger: int = 4
     max_levels: int = 4
-    base_level_size_mb: int = 128
+    base_level_size_mb: float = 128
+    """Target size of the base level in MiB (a fraction is allowed, for small tests)."""
 
 
 CompactionOptions = NoCompaction | SimpleLeveledCompactionOptions | TieredCompactionOptions | LeveledCompactionOptions
@@ -62,15 +63,18 @@ class LsmStorageOptions:
     """Every tunable of the engine, with the full engine's defaults.
 
     ``block_size`` and ``target_sst_size`` are in bytes; ``target_sst_size`` is also
-    the memtable size that triggers a freeze. ``enable_wal`` logs every write before
-    it is applied; ``enable_manifest`` records the tree's shape so that a reopen
-    finds the levels (day 6). ``bloom_bits_per_key = 0`` means no filter.
+    the memtable size that triggers a freeze. ``background_work`` runs flushes and
+    compactions on a background thread (day 5) instead of in the writer.
+    ``enable_wal`` logs every write before it is applied; ``enable_manifest``
+    records the tree's shape so that a reopen finds the levels (day 6).
+    ``bloom_bits_per_key = 0`` means no filter.
     """
 
     block_size: int = 4096
     target_sst_size: int = 2 << 20
     num_memtable_limit: int = 3
     compaction: CompactionOptions = field(default_factory=LeveledCompactionOptions)
+    background_work: bool = True
     enable_wal: bool = True
     enable_manifest: bool = True
     bloom_bits_per_key: int = 10

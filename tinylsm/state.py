@@ -32,3 +32,71 @@ class LsmStorageState:
     l0_sstables: tuple[int, ...] = ()
     levels: tuple[tuple[int, ...], ...] = ()
     sstables: Mapping[int, SsTable] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SstInfo:
+    """What a compaction controller may know of an SSTable: its size and key range."""
+
+    id: int
+    size: int
+    first_key: bytes
+    last_key: bytes
+
+
+@dataclass(frozen=True)
+class TreeShape:
+    """The tree as compaction controllers see it: SST ids by level, no data.
+
+    ``l0`` is newest first. ``levels[0]`` is L1: under leveled compaction each level
+    lists its ids in key order; under tiered compaction each entry is a tier (a
+    sorted run), newest first. ``ssts`` describes the ids it knows; while the
+    manifest is replayed at recovery it may know none of them.
+    """
+
+    l0: tuple[int, ...] = ()
+    levels: tuple[tuple[int, ...], ...] = ()
+    ssts: Mapping[int, SstInfo] = field(default_factory=dict)
+
+    def padded_levels(self, count: int) -> tuple[tuple[int, ...], ...]:
+        """``levels`` with empty levels added up to ``count`` levels."""
+        return (*self.levels, *([()] * (count - len(self.levels))))
+
+    def size_of(self, ids: tuple[int, ...]) -> int:
+        """Bytes of the given SSTs (0 for any it does not know)."""
+        return sum(self.ssts[i].size if i in self.ssts else 0 for i in ids)
+
+
+@dataclass(frozen=True)
+class LevelCompactionTask:
+    """Merge ``upper`` (L0 files, or SSTs of ``upper_level``) with ``lower`` into ``lower_level``.
+
+    Levels are numbered from 1 (``upper_level == 0`` means L0). ``lower`` lists the
+    SSTs of ``lower_level`` (and, for a full compaction, of every level above it)
+    that the merge replaces. Tombstones may be dropped only when ``is_bottom``.
+    """
+
+    upper_level: int
+    upper: tuple[int, ...]
+    lower_level: int
+    lower: tuple[int, ...]
+    is_bottom: bool
+
+
+@dataclass(frozen=True)
+class TieredCompactionTask:
+    """Merge some consecutive tiers (newest first) into one tier that takes their place."""
+
+    tiers: tuple[tuple[int, ...], ...]
+    is_bottom: bool
+
+
+CompactionTask = LevelCompactionTask | TieredCompactionTask
+
+
+def shape_of(state: LsmStorageState) -> TreeShape:
+    """The shape of an engine state, with every live SST described."""
+    infos = {
+        sst_id: SstInfo(sst_id, table.size, table.first_key, table.last_key) for sst_id, table in state.sstables.items()
+    }
+    return TreeShape(state.l0_sstables, state.levels, infos)

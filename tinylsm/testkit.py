@@ -9,7 +9,8 @@ from tinylsm.options import LsmStorageOptions, NoCompaction
 _SHOW_LIMIT = 60
 
 # The options that switch each later day's feature off, so that an early day's
-# tests exercise that day's code alone.
+# tests exercise that day's code alone. Background work is off for every day's
+# tests (a test that wants it asks for it), so that tests are deterministic.
 _FEATURES_OFF_BEFORE: dict[int, dict[str, Any]] = {
     5: {"compaction": NoCompaction()},
     6: {"enable_wal": False, "enable_manifest": False},
@@ -19,7 +20,7 @@ _FEATURES_OFF_BEFORE: dict[int, dict[str, Any]] = {
 
 def options_for_day(day: int, **overrides: Any) -> LsmStorageOptions:
     """Options with every feature of the days after ``day`` switched off."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {"background_work": False}
     for feature_day, off in _FEATURES_OFF_BEFORE.items():
         if feature_day > day:
             fields.update(off)

@@ -141,8 +141,10 @@ class LsmStorage:
             if value is not None:
                 _check_value(value)
             batch.append((key, value))
-        if batch:
-            self._write(batch)
+        if not batch:
+            self._check_open()  # nothing to write, but a closed database still refuses the call
+            return
+        self._write(batch)
         # END SOLUTION
 
     def get(self, key: bytes) -> bytes | None:

@@ -1,0 +1,344 @@
+"""Day 5: running compactions, inline or on a background thread.
+
+A compaction merges some SSTables into new ones: the merge iterators of day 3 keep
+only the newest version of each key, and the output is cut into tables of about
+``target_sst_size`` bytes. A tombstone is dropped only when the output is the
+bottom of the tree, because only there is no older version left for it to hide.
+
+The controllers (``simple_leveled``, ``tiered``, ``leveled``) decide *what* to
+compact from the tree's shape alone; the ``Compactor`` here does the work and
+publishes the result into the engine's state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from tinylsm.errors import LsmError
+from tinylsm.files import sst_path
+from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
+from tinylsm.options import (
+    CompactionOptions,
+    LeveledCompactionOptions,
+    NoCompaction,
+    SimpleLeveledCompactionOptions,
+    TieredCompactionOptions,
+)
+from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
+from tinylsm.state import (
+    CompactionTask,
+    LevelCompactionTask,
+    LsmStorageState,
+    TieredCompactionTask,
+    TreeShape,
+    shape_of,
+)
+from tinylsm.storage_iterator import StorageIterator
+
+if TYPE_CHECKING:
+    from tinylsm.engine import LsmStorage
+
+# BEGIN SOLUTION
+import itertools
+
+from tinylsm.leveled import LeveledController
+from tinylsm.simple_leveled import SimpleLeveledController
+from tinylsm.tiered import TieredController
+
+# END SOLUTION
+
+MAX_COMPACTIONS_PER_SETTLE = 10_000
+"""A controller that still asks for work after this many compactions in a row is broken."""
+
+STALL_FACTOR = 2
+"""Writers help compact once L0 (or the tiers) reach this many times the trigger."""
+
+BACKGROUND_TICK = 0.05
+"""Seconds the background thread waits between looks for work when nobody wakes it."""
+
+
+class Controller(Protocol):
+    """A compaction strategy: pure functions of the tree's shape."""
+
+    flush_to_l0: bool
+
+    def generate_task(self, shape: TreeShape) -> CompactionTask | None: ...
+
+    def apply_result(self, shape: TreeShape, task: CompactionTask, output: Sequence[int]) -> TreeShape: ...
+
+
+def controller_for(options: CompactionOptions) -> Controller | None:
+    """The controller of a compaction strategy; ``None`` for ``NoCompaction``."""
+    # BEGIN SOLUTION day5.task5
+    if isinstance(options, SimpleLeveledCompactionOptions):
+        return SimpleLeveledController(options)
+    if isinstance(options, TieredCompactionOptions):
+        return TieredController(options)
+    if isinstance(options, LeveledCompactionOptions):
+        return LeveledController(options)
+    return None
+    # END SOLUTION
+
+
+def merged_iterator(task: CompactionTask, tables: Mapping[int, SsTable]) -> StorageIterator:
+    """One iterator over every input of ``task``, newest version of each key first.
+
+    A sorted run is read with a ``ConcatIterator``; L0 files, which overlap, are
+    merged with a ``MergeIterator`` (newest first).
+    """
+    # BEGIN SOLUTION day5.task1
+    if isinstance(task, TieredCompactionTask):
+        return MergeIterator.create([_run_iterator([tables[i] for i in tier]) for tier in task.tiers])
+    upper = [tables[i] for i in task.upper]
+    upper_iterator = (
+        MergeIterator.create([SsTableIterator.create_and_seek_to_first(t) for t in upper])
+        if task.upper_level == 0
+        else _run_iterator(upper)
+    )
+    return TwoMergeIterator.create(upper_iterator, _run_iterator([tables[i] for i in task.lower]))
+    # END SOLUTION
+
+
+def write_compaction_output(
+    iterator: StorageIterator,
+    is_bottom: bool,
+    target_sst_size: int,
+    new_builder: Callable[[], SsTableBuilder],
+    build: Callable[[SsTableBuilder], SsTable],
+) -> list[SsTable]:
+    """Write the entries of ``iterator`` into new SSTs, cut at ``target_sst_size`` bytes.
+
+    ``build(builder)`` writes one table and returns it. Tombstones are kept unless
+    ``is_bottom``; a merge of nothing but tombstones at the bottom writes no table.
+    O(entries).
+    """
+    # BEGIN SOLUTION day5.task1
+    outputs: list[SsTable] = []
+    builder = new_builder()
+    while iterator.is_valid():
+        value = iterator.value()
+        if value is not None or not is_bottom:
+            builder.add(iterator.key(), value)
+            if builder.estimated_size() >= target_sst_size:
+                outputs.append(build(builder))
+                builder = new_builder()
+        iterator.next()
+    if not builder.is_empty():
+        outputs.append(build(builder))
+    return outputs
+    # END SOLUTION
+
+
+def full_compaction_task(state: LsmStorageState, options: CompactionOptions) -> CompactionTask | None:
+    """A task that merges every SST into the bottom of the tree; ``None`` if there are none."""
+    # BEGIN SOLUTION day5.task5
+    if not state.l0_sstables and not any(state.levels):
+        return None
+    if isinstance(options, TieredCompactionOptions):
+        tiers = tuple((sst_id,) for sst_id in state.l0_sstables) + state.levels
+        return TieredCompactionTask(tiers=tiers, is_bottom=True)
+    bottom = options.max_levels if not isinstance(options, NoCompaction) else max(len(state.levels), 1)
+    lower = tuple(itertools.chain.from_iterable(state.levels))
+    return LevelCompactionTask(upper_level=0, upper=state.l0_sstables, lower_level=bottom, lower=lower, is_bottom=True)
+    # END SOLUTION
+
+
+def apply_full_compaction(shape: TreeShape, task: CompactionTask, output: Sequence[int]) -> TreeShape:
+    """The shape after a full compaction: newer L0 files stay, everything else is ``output``."""
+    # BEGIN SOLUTION day5.task5
+    if isinstance(task, TieredCompactionTask):
+        compacted = {sst_id for tier in task.tiers for sst_id in tier}
+        kept = tuple(tier for tier in shape.levels if not compacted.intersection(tier))
+        l0 = tuple(sst_id for sst_id in shape.l0 if sst_id not in compacted)
+        return TreeShape(l0, (*kept, tuple(output)) if output else kept, shape.ssts)
+    compacted = set(task.upper)
+    levels = [()] * max(task.lower_level, len(shape.levels))
+    levels[task.lower_level - 1] = tuple(output)
+    l0 = tuple(sst_id for sst_id in shape.l0 if sst_id not in compacted)
+    return TreeShape(l0, tuple(levels), shape.ssts)
+    # END SOLUTION
+
+
+class Compactor:
+    """Runs one engine's compactions, one at a time, inline or on a background thread.
+
+    With ``options.background_work`` a thread flushes immutable memtables and
+    compacts until the controller is satisfied, waking after every flush and every
+    ``BACKGROUND_TICK`` seconds; a writer whose flush finds ``STALL_FACTOR`` times
+    the trigger waiting compacts too. Without background work, ``after_flush``
+    compacts in the caller.
+    """
+
+    def __init__(self, engine: LsmStorage) -> None:
+        # BEGIN SOLUTION day5.task5
+        self.engine = engine
+        self.controller = controller_for(engine.options.compaction)
+        self._compaction_lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        # END SOLUTION
+
+    def start(self) -> None:
+        """Start the background thread when the options ask for background work."""
+        # BEGIN SOLUTION day5.task5
+        if self.engine.options.background_work and self._thread is None:
+            self._thread = threading.Thread(target=self._background, name="tinylsm-compactor", daemon=True)
+            self._thread.start()
+        # END SOLUTION
+
+    def after_flush(self) -> None:
+        """A flush added an L0 table: (tiered) make it a tier; compact, here or in the background."""
+        # BEGIN SOLUTION day5.task5
+        if self.controller is None:
+            return
+        if not self.controller.flush_to_l0:
+            self.engine.replace_state(_l0_to_tiers)
+        if self._stopping:
+            return
+        if self._thread is None:
+            self.compact_until_settled()
+            return
+        with self._wake:
+            self._wake.notify()
+        if self._backlogged():
+            # A write stall: the writer helps until the tree is back in shape, so that
+            # flushes cannot outrun the background thread without bound.
+            self.compact_until_settled()
+        # END SOLUTION
+
+    def compact_once(self) -> bool:
+        """Run the next compaction the controller asks for; ``False`` if there is none."""
+        # BEGIN SOLUTION day5.task5
+        if self.controller is None:
+            return False
+        with self._compaction_lock:
+            task = self.controller.generate_task(shape_of(self.engine.state))
+            if task is None:
+                return False
+            self._run(task, self.controller.apply_result)
+            return True
+        # END SOLUTION
+
+    def compact_until_settled(self) -> int:
+        """Compact until the controller asks for nothing more; return how many ran."""
+        # BEGIN SOLUTION day5.task5
+        for count in range(MAX_COMPACTIONS_PER_SETTLE):
+            if not self.compact_once():
+                return count
+        raise LsmError(f"compaction did not settle after {MAX_COMPACTIONS_PER_SETTLE} tasks in a row")
+        # END SOLUTION
+
+    def force_full_compaction(self) -> None:
+        """Merge every SST into the bottom of the tree (memtables are not flushed)."""
+        # BEGIN SOLUTION day5.task5
+        with self._compaction_lock:
+            task = full_compaction_task(self.engine.state, self.engine.options.compaction)
+            if task is not None:
+                self._run(task, apply_full_compaction)
+        # END SOLUTION
+
+    def stop(self) -> None:
+        """Stop the background thread after its current step; re-raise what it failed with."""
+        # BEGIN SOLUTION day5.task5
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self.error is not None:
+            raise LsmError("background compaction failed") from self.error
+        # END SOLUTION
+
+    # BEGIN SOLUTION
+    def _background(self) -> None:
+        try:
+            while True:
+                with self._wake:
+                    if self._stopping:
+                        return
+                    self._wake.wait(BACKGROUND_TICK)
+                    if self._stopping:
+                        return
+                while self.engine.flush_next_imm_memtable():
+                    pass
+                self.compact_until_settled()
+        except BaseException as error:
+            self.error = error
+
+    def _run(
+        self, task: CompactionTask, apply: Callable[[TreeShape, CompactionTask, Sequence[int]], TreeShape]
+    ) -> None:
+        """Merge the task's inputs into new SSTs, publish the new state, then remove the inputs."""
+        engine = self.engine
+        inputs = _input_ids(task)
+        tables = engine.state.sstables
+        outputs = write_compaction_output(
+            merged_iterator(task, tables),
+            task.is_bottom,
+            engine.options.target_sst_size,
+            lambda: SsTableBuilder(engine.options),
+            self._build,
+        )
+        engine.write_counters.compaction_bytes_written += sum(table.size for table in outputs)
+        output_ids = [table.id for table in outputs]
+        engine.durability.compacted((task, tuple(output_ids)), inputs)
+
+        def publish(state: LsmStorageState) -> LsmStorageState:
+            shape = apply(shape_of(_with_tables(state, outputs)), task, output_ids)
+            live = {sst_id: table for sst_id, table in state.sstables.items() if sst_id not in inputs}
+            live.update((table.id, table) for table in outputs)
+            return dataclasses.replace(state, l0_sstables=shape.l0, levels=shape.levels, sstables=live)
+
+        engine.replace_state(publish)
+        for sst_id in inputs:
+            sst_path(engine.path, sst_id).unlink(missing_ok=True)
+
+    def _backlogged(self) -> bool:
+        state, options = self.engine.state, self.engine.options.compaction
+        if isinstance(options, TieredCompactionOptions):
+            return len(state.levels) >= STALL_FACTOR * options.num_tiers
+        trigger = getattr(options, "level0_file_num_compaction_trigger", 1)
+        return len(state.l0_sstables) >= STALL_FACTOR * trigger
+
+    def _build(self, builder: SsTableBuilder) -> SsTable:
+        engine = self.engine
+        sst_id = engine.next_sst_id()
+        return builder.build(sst_id, sst_path(engine.path, sst_id), engine.block_cache)
+
+    # END SOLUTION
+
+
+# BEGIN SOLUTION
+def _run_iterator(tables: list[SsTable]) -> StorageIterator:
+    """A sorted run through ``ConcatIterator``; tables that overlap through ``MergeIterator``."""
+    disjoint = all(a.last_key < b.first_key for a, b in itertools.pairwise(tables))
+    if disjoint:
+        return ConcatIterator.create_and_seek_to_first(tables, SsTableIterator.create_and_seek_to_key)
+    return MergeIterator.create([SsTableIterator.create_and_seek_to_first(t) for t in tables])
+
+
+def _input_ids(task: CompactionTask) -> frozenset[int]:
+    if isinstance(task, TieredCompactionTask):
+        return frozenset(sst_id for tier in task.tiers for sst_id in tier)
+    return frozenset((*task.upper, *task.lower))
+
+
+def _with_tables(state: LsmStorageState, tables: list[SsTable]) -> LsmStorageState:
+    return dataclasses.replace(state, sstables={**state.sstables, **{t.id: t for t in tables}})
+
+
+def _l0_to_tiers(state: LsmStorageState) -> LsmStorageState:
+    """Under tiered compaction every flushed table becomes a tier of its own, newest first."""
+    if not state.l0_sstables:
+        return state
+    tiers = tuple((sst_id,) for sst_id in state.l0_sstables)
+    return dataclasses.replace(state, l0_sstables=(), levels=(*tiers, *state.levels))
+
+
+# END SOLUTION
