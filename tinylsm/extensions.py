@@ -6,13 +6,14 @@ day's module only when it is on. So day 1's block builder works before day 7
 exists, and day 7's prefix compression reaches day 1's blocks without anyone
 editing ``days/day1``.
 
-| extension point   | called by (day) | switched on by                            | provided by (day) |
-|-------------------|-----------------|-------------------------------------------|-------------------|
-| shared key prefix | ``block`` (1)   | ``prefix_compression``                    | ``prefix`` (7)    |
-| section checksums | ``sstable`` (2) | ``checksums``                             | ``checksum`` (7)  |
-| key filter        | ``sstable`` (2) | ``bloom_bits_per_key > 0``                | ``bloom`` (7)     |
-| durability        | ``engine`` (4)  | ``enable_wal`` or ``enable_manifest``     | ``recovery`` (6)  |
-| compaction        | ``engine`` (4)  | ``compaction``, ``force_full_compaction`` | ``compaction`` (5)|
+| extension point   | called by (day)  | switched on by                            | provided by (day)    |
+|-------------------|------------------|-------------------------------------------|----------------------|
+| shared key prefix | ``block`` (1)    | ``prefix_compression``                    | ``prefix`` (7)       |
+| section checksums | ``sstable`` (2)  | ``checksums``                             | ``checksum`` (7)     |
+| key filter        | ``sstable`` (2)  | ``bloom_bits_per_key > 0``                | ``bloom`` (7)        |
+| durability        | ``engine`` (4)   | ``enable_wal`` or ``enable_manifest``     | ``recovery`` (6)     |
+| compaction        | ``engine`` (4)   | ``compaction``, ``force_full_compaction`` | ``compaction`` (5)   |
+| group commit      | ``recovery`` (6) | ``group_commit``                          | ``group_commit`` (7) |
 """
 
 from __future__ import annotations
@@ -110,6 +111,20 @@ class Compactor(Protocol):
     def stop(self) -> None:
         """Finish background work and stop its thread (idempotent)."""
         ...
+
+
+def sync_function(options: LsmStorageOptions, fsync: Callable[[], None]) -> Callable[[], None]:
+    """What a WAL calls to make its writes durable: ``fsync`` itself, or day 7's group commit.
+
+    With group commit, threads that call the returned function at the same time
+    share one call of ``fsync``; each still returns only after an ``fsync`` that
+    began after it was called has finished.
+    """
+    if options.group_commit:
+        from tinylsm.group_commit import GroupCommit
+
+        return GroupCommit(fsync).sync
+    return fsync
 
 
 def durability(options: LsmStorageOptions, directory: Path, block_cache: BlockCache) -> Durability:

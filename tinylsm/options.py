@@ -67,7 +67,8 @@ class LsmStorageOptions:
     compactions on a background thread (day 5) instead of in the writer.
     ``enable_wal`` logs every write before it is applied; ``enable_manifest``
     records the tree's shape so that a reopen finds the levels (day 6).
-    ``bloom_bits_per_key = 0`` means no filter.
+    ``bloom_bits_per_key = 0`` means no filter. ``group_commit`` lets concurrent
+    ``sync()`` callers share one fsync (day 7).
     """
 
     block_size: int = 4096
@@ -81,6 +82,7 @@ class LsmStorageOptions:
     block_cache_bytes: int = 8 << 20
     prefix_compression: bool = True
     checksums: bool = True
+    group_commit: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.block_size <= MAX_BLOCK_SIZE:

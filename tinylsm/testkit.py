@@ -14,7 +14,7 @@ _SHOW_LIMIT = 60
 _FEATURES_OFF_BEFORE: dict[int, dict[str, Any]] = {
     5: {"compaction": NoCompaction()},
     6: {"enable_wal": False, "enable_manifest": False},
-    7: {"bloom_bits_per_key": 0, "prefix_compression": False, "checksums": False},
+    7: {"bloom_bits_per_key": 0, "prefix_compression": False, "checksums": False, "group_commit": False},
 }
 
 
