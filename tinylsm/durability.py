@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tinylsm.files import sst_path
 from tinylsm.options import LsmStorageOptions
-from tinylsm.state import LsmStorageState
+from tinylsm.state import CompactionRecord, LsmStorageState
 
 if TYPE_CHECKING:
     from tinylsm.block_cache import BlockCache
@@ -51,11 +51,10 @@ class Durability(Protocol):
         """Memtable ``memtable_id`` is durable as SSTable ``sst_id``."""
         ...
 
-    def compacted(self, record: object, removed_ids: Sequence[int]) -> None:
+    def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
         """A compaction's outputs are durable and replace ``removed_ids``.
 
-        ``record`` is what day 5's compactor asks to remember (its task and outputs);
-        the caller deletes the removed files only after this returns.
+        The caller deletes the removed files only after this returns.
         """
         ...
 
@@ -100,7 +99,7 @@ class PlainDurability:
     def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
         pass
 
-    def compacted(self, record: object, removed_ids: Sequence[int]) -> None:
+    def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
         pass
 
     def close(self) -> None:

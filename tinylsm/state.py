@@ -100,3 +100,16 @@ def shape_of(state: LsmStorageState) -> TreeShape:
         sst_id: SstInfo(sst_id, table.size, table.first_key, table.last_key) for sst_id, table in state.sstables.items()
     }
     return TreeShape(state.l0_sstables, state.levels, infos)
+
+
+@dataclass(frozen=True)
+class CompactionRecord:
+    """What the manifest remembers of a compaction, to replay it at recovery.
+
+    ``full`` tells a full compaction (``force_full_compaction``) from one a controller
+    asked for, because the two change the shape differently.
+    """
+
+    task: CompactionTask
+    output: tuple[int, ...]
+    full: bool = False

@@ -29,6 +29,7 @@ from tinylsm.options import (
 )
 from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
 from tinylsm.state import (
+    CompactionRecord,
     CompactionTask,
     LevelCompactionTask,
     LsmStorageState,

@@ -29,6 +29,7 @@ from tinylsm.options import (
 )
 from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
 from tinylsm.state import (
+    CompactionRecord,
     CompactionTask,
     LevelCompactionTask,
     LsmStorageState,
@@ -287,7 +288,7 @@ class Compactor:
         )
         engine.write_counters.compaction_bytes_written += sum(table.size for table in outputs)
         output_ids = [table.id for table in outputs]
-        engine.durability.compacted((task, tuple(output_ids)), inputs)
+        engine.durability.compacted(CompactionRecord(task, tuple(output_ids), apply is apply_full_compaction), inputs)
 
         def publish(state: LsmStorageState) -> LsmStorageState:
             shape = apply(shape_of(_with_tables(state, outputs)), task, output_ids)
