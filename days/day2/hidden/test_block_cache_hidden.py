@@ -1,0 +1,187 @@
+"""Day 2 hidden tests: the block cache's bound, its order of eviction, its keys and its lock."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tinylsm.block import Block, BlockBuilder, BlockIterator
+from tinylsm.block_cache import BlockCache, block_charge
+from tinylsm.files import sst_path
+from tinylsm.sstable import SsTable, SsTableBuilder
+from tinylsm.testkit import collect, options_for_day, show
+
+
+def block_of(size: int, tag: bytes = b"k") -> Block:
+    """A one-entry block whose charge (encoded size) is ``size`` bytes."""
+    builder = BlockBuilder(options_for_day(2))
+    builder.add(tag, b"x" * (size - 9 - len(tag) - 4))
+    block = builder.build()
+    assert block_charge(block) == size
+    return block
+
+
+class Loads:
+    """Loaders that remember which blocks get loaded."""
+
+    def __init__(self, blocks: dict[tuple[int, int], Block]) -> None:
+        self.blocks = blocks
+        self.loaded: list[tuple[int, int]] = []
+
+    def get(self, cache: BlockCache, sst_id: int, block_idx: int) -> Block:
+        def load() -> Block:
+            self.loaded.append((sst_id, block_idx))
+            return self.blocks[sst_id, block_idx]
+
+        return cache.get_or_load(sst_id, block_idx, load)
+
+
+def table_of(directory: Path, sst_id: int, entries: list[tuple[bytes, bytes | None]], cache: BlockCache) -> SsTable:
+    builder = SsTableBuilder(options_for_day(2, block_size=64))
+    for key, value in entries:
+        builder.add(key, value)
+    builder.build(sst_id, sst_path(directory, sst_id), None).close()
+    return SsTable.open(sst_id, sst_path(directory, sst_id), cache)
+
+
+@pytest.mark.day2_task4
+def test_least_recently_used_block_is_evicted_when_the_bytes_run_out() -> None:
+    """The cache did not evict the least recently used block (by bytes) when a new block did not fit."""
+    blocks = {(1, i): block_of(100, b"%d" % i) for i in range(3)}
+    cache, loads = BlockCache(250), Loads(blocks)  # room for two 100-byte blocks, not three
+    for index in [0, 1, 0, 2]:  # the hit on block 0 makes block 1 the least recently used
+        loads.get(cache, 1, index)
+    loads.loaded.clear()
+    got0 = loads.get(cache, 1, 0)
+    assert got0 is blocks[1, 0] and loads.loaded == [], (
+        "after reading blocks 0, 1, 0, 2 into a cache with room for two, block 0 (used more recently than block 1) "
+        f"should still be cached; it was loaded again: {loads.loaded}"
+    )
+    loads.get(cache, 1, 1)
+    assert loads.loaded == [(1, 1)], "block 1, the least recently used, should have been evicted and loaded again"
+
+
+@pytest.mark.day2_task4
+def test_the_cache_never_holds_more_bytes_than_its_capacity() -> None:
+    """The cache kept more blocks than its byte capacity allows (it must count bytes, not blocks)."""
+    blocks = {(1, i): block_of(300, b"%d" % i) for i in range(10)}
+    cache, loads = BlockCache(1000), Loads(blocks)  # three 300-byte blocks fit, four do not
+    for index in range(4):
+        loads.get(cache, 1, index)
+    loads.loaded.clear()
+    for index in [3, 2, 1]:
+        loads.get(cache, 1, index)
+    assert loads.loaded == [], f"the three most recent blocks should be cached, but {loads.loaded} were loaded again"
+    loads.get(cache, 1, 0)
+    assert loads.loaded == [(1, 0)], "block 0 should have been evicted: four 300-byte blocks exceed 1000 bytes"
+
+
+@pytest.mark.day2_task4
+def test_small_blocks_are_not_evicted_to_make_room_by_count() -> None:
+    """The cache evicted blocks although their bytes fitted its capacity (it counted blocks, not bytes)."""
+    blocks = {(1, i): block_of(20, b"%d" % i) for i in range(40)}
+    cache, loads = BlockCache(1000), Loads(blocks)  # 40 blocks of 20 bytes: 800 bytes fit
+    for index in range(40):
+        loads.get(cache, 1, index)
+    loads.loaded.clear()
+    for index in range(40):
+        loads.get(cache, 1, index)
+    assert loads.loaded == [], f"40 blocks of 20 bytes fit in 1000 bytes, yet {len(loads.loaded)} were loaded again"
+
+
+@pytest.mark.day2_task4
+def test_blocks_with_the_same_index_in_different_tables_are_kept_apart(tmp_path: Path) -> None:
+    """Two tables sharing a cache got each other's block 0 (the cache key must include the sst id)."""
+    cache = BlockCache(1 << 20)
+    first = table_of(tmp_path, 1, [(b"apple", b"red")], cache)
+    second = table_of(tmp_path, 2, [(b"banana", b"yellow")], cache)
+    got1 = collect(BlockIterator.create_and_seek_to_first(first.read_block_cached(0)))
+    got2 = collect(BlockIterator.create_and_seek_to_first(second.read_block_cached(0)))
+    assert got1 == [(b"apple", b"red")], f"table 1's block 0 should hold apple, got {show(got1)}"
+    assert got2 == [(b"banana", b"yellow")], (
+        f"table 2's block 0 should hold banana, got {show(got2)}: the cache returned another table's block 0"
+    )
+
+
+@pytest.mark.day2_task4
+def test_zero_capacity_caches_nothing() -> None:
+    """A cache of capacity 0 kept a block, or did not count each call as a miss."""
+    block = block_of(50)
+    cache, loads = BlockCache(0), Loads({(1, 0): block})
+    for _ in range(3):
+        assert loads.get(cache, 1, 0) is block, "get_or_load must return the loaded block"
+    assert len(loads.loaded) == 3, f"with capacity 0 every call must load the block; it was loaded {len(loads.loaded)}"
+    got = (cache.counters.block_cache_misses, cache.counters.block_cache_hits)
+    assert got == (3, 0), f"with capacity 0, three calls are three misses: (misses, hits) = {got}"
+
+
+@pytest.mark.day2_task4
+def test_a_block_larger_than_the_capacity_is_returned_but_not_kept() -> None:
+    """A block larger than the whole cache raised an error, was kept, or pushed out the blocks that fit."""
+    small, large = block_of(40, b"s"), block_of(500, b"l")
+    cache, loads = BlockCache(100), Loads({(1, 0): small, (1, 1): large})
+    loads.get(cache, 1, 0)
+    assert loads.get(cache, 1, 1) is large, "get_or_load must return a block even when it is too large to cache"
+    loads.loaded.clear()
+    loads.get(cache, 1, 0)
+    loads.get(cache, 1, 1)
+    assert loads.loaded == [(1, 1)], (
+        f"the small block should still be cached and the large one not: loaded again {loads.loaded}"
+    )
+
+
+@pytest.mark.day2_task4
+def test_counters_are_the_ones_given_to_the_cache() -> None:
+    """The cache did not count into the ReadCounters it was given."""
+    from tinylsm.metrics import ReadCounters
+
+    counters = ReadCounters()
+    cache, loads = BlockCache(1 << 20, counters), Loads({(5, 2): block_of(30)})
+    loads.get(cache, 5, 2)
+    loads.get(cache, 5, 2)
+    assert cache.counters is counters, "cache.counters must be the ReadCounters passed to BlockCache"
+    assert (counters.block_cache_misses, counters.block_cache_hits) == (1, 1), f"expected 1 miss, 1 hit: {counters}"
+
+
+@pytest.mark.day2_task4
+def test_evict_table_drops_only_that_tables_blocks() -> None:
+    """evict_table(sst_id) left that table's blocks cached, or dropped another table's."""
+    blocks = {(sst, i): block_of(30, b"%d" % i) for sst in (1, 2) for i in range(2)}
+    cache, loads = BlockCache(1 << 20), Loads(blocks)
+    for key in blocks:
+        loads.get(cache, *key)
+    loads.loaded.clear()
+    cache.evict_table(1)
+    for key in blocks:
+        loads.get(cache, *key)
+    assert loads.loaded == [(1, 0), (1, 1)], f"after evict_table(1) only table 1's blocks should load: {loads.loaded}"
+
+
+@pytest.mark.day2_task4
+def test_concurrent_readers_get_the_right_blocks() -> None:
+    """Threads sharing the cache got a wrong block, raised, or hung."""
+    blocks = {(sst, i): block_of(60 + i, b"%d" % i) for sst in (1, 2) for i in range(12)}
+    cache = BlockCache(10 * 64)  # fewer than the 24 blocks: threads keep evicting each other's blocks
+    errors: list[str] = []
+    calls_per_thread = 400
+
+    def reader(seed: int) -> None:
+        try:
+            for n in range(calls_per_thread):
+                key = (1 + (n + seed) % 2, (n * 7 + seed) % 12)
+                got = cache.get_or_load(*key, lambda key=key: blocks[key])
+                if got is not blocks[key]:
+                    errors.append(f"thread {seed} asked for block {key} and got another block")
+                    return
+        except Exception as error:  # reported below, in the main thread
+            errors.append(f"thread {seed} raised {error!r}")
+
+    threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a reader thread never finished (a lock never released?)"
+    assert not errors, errors[0]

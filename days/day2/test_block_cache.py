@@ -1,0 +1,76 @@
+"""Day 2 visible tests: the block cache. Run with ``pytest days/day2``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinylsm.block import Block, BlockBuilder, BlockIterator
+from tinylsm.block_cache import BlockCache
+from tinylsm.files import sst_path
+from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
+from tinylsm.testkit import collect, options_for_day, show
+
+ENTRIES = [(b"k%03d" % (10 * i), b"v%03d" % i) for i in range(20)]  # 4 blocks of 5 at block_size=100
+
+
+def build_table(directory: Path, cache: BlockCache, sst_id: int = 1) -> SsTable:
+    builder = SsTableBuilder(options_for_day(2, block_size=100))
+    for key, value in ENTRIES:
+        builder.add(key, value)
+    builder.build(sst_id, sst_path(directory, sst_id), None).close()
+    return SsTable.open(sst_id, sst_path(directory, sst_id), cache)
+
+
+def one_entry_block(key: bytes, value: bytes) -> Block:
+    builder = BlockBuilder(options_for_day(2))
+    builder.add(key, value)
+    return builder.build()
+
+
+@pytest.mark.day2_task4
+def test_second_read_of_a_block_is_a_cache_hit(tmp_path: Path) -> None:
+    cache = BlockCache(1 << 20)
+    table = build_table(tmp_path, cache)
+    assert table.counters is cache.counters, "a table given a block cache must count into cache.counters"
+    first = collect(BlockIterator.create_and_seek_to_first(table.read_block_cached(1)))
+    second = collect(BlockIterator.create_and_seek_to_first(table.read_block_cached(1)))
+    assert first == second == ENTRIES[5:10], f"block 1 should hold {show(ENTRIES[5:10])}, got {show(second)}"
+    counters = cache.counters
+    got = (counters.blocks_read, counters.block_cache_misses, counters.block_cache_hits)
+    assert got == (1, 1, 1), (
+        "reading block 1 twice through the cache should read it from disk once (one miss) and then hit; "
+        f"(blocks_read, misses, hits) = {got}"
+    )
+
+
+@pytest.mark.day2_task4
+def test_get_or_load_calls_load_only_on_a_miss() -> None:
+    cache = BlockCache(1 << 20)
+    block = one_entry_block(b"key", b"value")
+    calls = []
+
+    def load() -> Block:
+        calls.append(1)
+        return block
+
+    results = [cache.get_or_load(3, 0, load) for _ in range(3)]
+    assert len(calls) == 1, f"three get_or_load calls for one block should load it once, loaded {len(calls)} times"
+    assert all(result is block for result in results), "get_or_load must return the loaded block on a hit"
+    assert (cache.counters.block_cache_misses, cache.counters.block_cache_hits) == (1, 2), (
+        f"expected 1 miss and 2 hits, got {cache.counters}"
+    )
+
+
+@pytest.mark.day2_task4
+def test_scanning_a_table_twice_reads_each_block_from_disk_once(tmp_path: Path) -> None:
+    cache = BlockCache(1 << 20)
+    table = build_table(tmp_path, cache)
+    for _ in range(2):
+        got = collect(SsTableIterator.create_and_seek_to_first(table))
+        assert got == ENTRIES, f"a scan through the cache gave {show(got)}"
+    assert cache.counters.blocks_read == 4, (
+        f"two scans of a 4-block table with a large cache should read 4 blocks from disk, "
+        f"read {cache.counters.blocks_read}"
+    )
