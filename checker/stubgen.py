@@ -47,6 +47,15 @@ def _function_names(tree: ast.Module) -> dict[int, str]:
     return names
 
 
+def _trailing_blank_lines(lines: list[str]) -> int:
+    count = 0
+    for line in reversed(lines):
+        if line.strip():
+            break
+        count += 1
+    return count
+
+
 def not_implemented_message(task: str, function: str) -> str:
     """The message a stub raises, e.g. ``day1.task2: Block.encode — see book: Day 1, Task 2``."""
     day, num = re.fullmatch(r"day(\d)\.task(\d+)", task).groups()  # type: ignore[union-attr]
@@ -58,11 +67,22 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
     functions = _function_names(ast.parse(source, filename))
     out: list[str] = []
     region: re.Match[str] | None = None
+    # Around a removed region, keep as many blank lines as the larger of the runs
+    # before and after it, so the stub is spaced as if the region had never been.
+    blanks_before = blanks_after = 0
+    after_removed_region = False
     for number, line in enumerate(source.splitlines(keepends=True), start=1):
+        if after_removed_region:
+            if not line.strip():
+                blanks_after += 1
+                continue
+            out.extend(["\n"] * max(blanks_after - blanks_before, 0))
+            after_removed_region = False
         if region is None:
             begin = BEGIN.match(line)
             if begin:
                 region = begin
+                blanks_before = _trailing_blank_lines(out)
                 if begin["task"]:
                     function = functions.get(number)
                     if function is None:
@@ -74,6 +94,7 @@ def make_stub(source: str, filename: str = "<solution>") -> str:
             else:
                 out.append(line)
         elif END.match(line):
+            after_removed_region, blanks_after = not region["task"], 0
             region = None
         elif BEGIN.match(line):
             raise MarkerError(f"{filename}:{number}: nested BEGIN SOLUTION")

@@ -128,8 +128,12 @@ def sync_function(options: LsmStorageOptions, fsync: Callable[[], None]) -> Call
 
 
 def durability(options: LsmStorageOptions, directory: Path, block_cache: BlockCache) -> Durability:
-    """The write-ahead log and manifest of day 6, or plain SSTables when both are off."""
-    if options.enable_wal or options.enable_manifest:
+    """The write-ahead log and manifest of day 6, or plain SSTables when both are off.
+
+    A directory that already has a manifest keeps it, whatever the options say:
+    SSTables the manifest does not name would otherwise be lost to it.
+    """
+    if options.enable_wal or options.enable_manifest or (directory / "MANIFEST").exists():
         from tinylsm.recovery import Recovery
 
         return Recovery(options, directory, block_cache)

@@ -70,6 +70,9 @@ class LsmStorage:
         if not isinstance(self.options.compaction, NoCompaction):
             self._compactor = extensions.compactor(self)
             self._compactor.start()
+        # Recovery may bring back more immutable memtables than the limit allows.
+        while len(self._state.imm_memtables) >= self.options.num_memtable_limit:
+            self.flush_next_imm_memtable()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], options: LsmStorageOptions | None = None) -> LsmStorage:

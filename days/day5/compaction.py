@@ -42,7 +42,6 @@ from tinylsm.storage_iterator import StorageIterator
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
 
-
 MAX_COMPACTIONS_PER_SETTLE = 10_000
 """A controller that still asks for work after this many compactions in a row is broken."""
 

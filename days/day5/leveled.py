@@ -5,6 +5,9 @@ real size (at least ``base_level_size_mb``), and each level above it aims at
 ``1 / level_size_multiplier`` of the level below, as long as the level below aims
 at more than the base size. The highest level with a non-zero target is the
 *base level*: L0 is compacted straight into it, skipping the empty levels between.
+A level above the base level that still holds data (the tree shrank) is never
+skipped: L0 then goes into the highest such level, so that newer data never
+lands below older data.
 
 Priorities: L0 first, once it has ``level0_file_num_compaction_trigger`` files.
 Otherwise the level whose size is furthest over its target (ratio > 1; a level

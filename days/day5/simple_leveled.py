@@ -1,9 +1,10 @@
 """Day 5: simple leveled compaction, where levels are compared by their number of files.
 
-Each level may hold at most a fixed ratio of the files of the level below it. When
-L0 has ``level0_file_num_compaction_trigger`` files, or a level has too many files
-for the level below (``lower / upper < size_ratio_percent / 100``), the whole upper
-level is merged with the whole lower level into the lower level.
+Each level may hold at most a fixed ratio of the files of the level below it. The
+levels are tried from the top: when a level has too many files for the level
+below (``lower / upper < size_ratio_percent / 100``), the whole upper level is
+merged with the whole lower level into the lower level. L0 is tried only once it
+has ``level0_file_num_compaction_trigger`` files, and then by the same ratio.
 """
 
 from __future__ import annotations

@@ -298,6 +298,7 @@ class Compactor:
 
         engine.replace_state(publish)
         for sst_id in inputs:
+            engine.block_cache.evict_table(sst_id)
             sst_path(engine.path, sst_id).unlink(missing_ok=True)
 
     def _backlogged(self) -> bool:

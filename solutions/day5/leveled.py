@@ -5,6 +5,9 @@ real size (at least ``base_level_size_mb``), and each level above it aims at
 ``1 / level_size_multiplier`` of the level below, as long as the level below aims
 at more than the base size. The highest level with a non-zero target is the
 *base level*: L0 is compacted straight into it, skipping the empty levels between.
+A level above the base level that still holds data (the tree shrank) is never
+skipped: L0 then goes into the highest such level, so that newer data never
+lands below older data.
 
 Priorities: L0 first, once it has ``level0_file_num_compaction_trigger`` files.
 Otherwise the level whose size is furthest over its target (ratio > 1; a level
@@ -54,13 +57,16 @@ class LeveledController:
         levels = shape.padded_levels(options.max_levels)
         targets = self.target_sizes(shape)
         base_level = next((index + 1 for index, target in enumerate(targets) if target > 0), options.max_levels)
+        # L0 must not skip a level that holds data: its newer entries would land below older ones.
+        first_with_data = next((index + 1 for index, level in enumerate(levels) if level), options.max_levels)
+        l0_target = min(base_level, first_with_data)
         if len(shape.l0) >= options.level0_file_num_compaction_trigger:
             return LevelCompactionTask(
                 upper_level=0,
                 upper=shape.l0,
-                lower_level=base_level,
-                lower=_overlapping(shape, shape.l0, levels[base_level - 1]),
-                is_bottom=base_level == options.max_levels,
+                lower_level=l0_target,
+                lower=_overlapping(shape, shape.l0, levels[l0_target - 1]),
+                is_bottom=l0_target == options.max_levels,
             )
         best_ratio, best_level = 1.0, 0
         for index in range(options.max_levels - 1):

@@ -1,0 +1,298 @@
+"""Day 6: recovery, and the order of durable steps that makes every crash recoverable.
+
+``Recovery`` is the engine's durability layer once the write-ahead log or the
+manifest is on. The rules it follows, each preventing one kind of loss:
+
+1. A write is appended to the WAL before it enters the memtable (a crash after
+   ``sync`` loses nothing).
+2. Freezing a memtable syncs its WAL before the next memtable takes writes (a
+   newer write can never survive a crash that loses an older one).
+3. A new WAL file exists, and the directory is synced, before the manifest names
+   its memtable.
+4. An SSTable is fsynced (``FileObject.create``) and the directory synced before
+   the manifest names it (the manifest never points at a missing file).
+5. A WAL is deleted only after the manifest records its memtable's flush, and a
+   compaction's inputs only after the manifest records the compaction (a crash in
+   between leaves stray files, which recovery removes, never missing data).
+6. The manifest is rewritten through a temporary file, fsync, ``os.replace`` and
+   a directory fsync (a crash leaves the old manifest or the new one).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from tinylsm import extensions
+from tinylsm.block_cache import BlockCache
+from tinylsm.durability import Op
+from tinylsm.errors import CorruptionError, LsmError
+from tinylsm.files import sst_path, sync_directory, wal_path
+from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot
+from tinylsm.options import (
+    LeveledCompactionOptions,
+    LsmStorageOptions,
+    NoCompaction,
+    SimpleLeveledCompactionOptions,
+    TieredCompactionOptions,
+)
+from tinylsm.state import CompactionRecord, LsmStorageState, TreeShape
+from tinylsm.wal import Wal
+
+# BEGIN SOLUTION
+from tinylsm.compaction import apply_full_compaction, controller_for
+from tinylsm.memtable import MemTable
+from tinylsm.sstable import SsTable
+
+# END SOLUTION
+
+MANIFEST_NAME = "MANIFEST"
+MANIFEST_REWRITE_BYTES = 64 * 1024
+"""A manifest that grows past this many bytes is rewritten as one snapshot."""
+
+STRATEGIES = {
+    NoCompaction: 0,
+    SimpleLeveledCompactionOptions: 1,
+    TieredCompactionOptions: 2,
+    LeveledCompactionOptions: 3,
+}
+"""The strategy byte of a snapshot, by compaction options class."""
+
+_FILE_NAME = re.compile(r"^(\d+)\.(sst|wal)$")
+
+
+class ShapeLog:
+    """The tree's shape as the manifest describes it, kept by replaying its records.
+
+    Recovery replays the whole manifest into one; while the engine runs, every new
+    record is applied to it too, so that a rewrite can snapshot it at any time.
+    """
+
+    def __init__(self, options: LsmStorageOptions) -> None:
+        # BEGIN SOLUTION day6.task3
+        self.strategy = STRATEGIES[type(options.compaction)]
+        self.controller = controller_for(options.compaction)
+        self.memtables: list[int] = []
+        self.shape = TreeShape()
+        self.max_id = 0
+        # END SOLUTION
+
+    def apply(self, record: ManifestRecord, name: str = MANIFEST_NAME) -> None:
+        """Change the shape as ``record`` says; a record that cannot apply is corruption."""
+        # BEGIN SOLUTION day6.task3
+        if isinstance(record, Snapshot):
+            if record.strategy != self.strategy:
+                raise LsmError(
+                    f"the database was created with {_strategy_name(record.strategy)} compaction; "
+                    f"it cannot be opened with {_strategy_name(self.strategy)} compaction"
+                )
+            self.memtables = list(record.memtables)
+            self.shape = TreeShape(record.l0, record.levels)
+            self.max_id = max(self.max_id, record.next_id - 1)
+        elif isinstance(record, NewMemtable):
+            self.memtables.append(record.memtable_id)
+            self.max_id = max(self.max_id, record.memtable_id)
+        elif isinstance(record, Flush):
+            if not self.memtables or self.memtables[0] != record.sst_id:
+                raise CorruptionError(f"{name}: flush of memtable {record.sst_id}, which is not the oldest live one")
+            self.memtables.pop(0)
+            if self.controller is None or self.controller.flush_to_l0:
+                self.shape = TreeShape((record.sst_id, *self.shape.l0), self.shape.levels)
+            else:
+                self.shape = TreeShape(self.shape.l0, ((record.sst_id,), *self.shape.levels))
+        else:
+            if record.full:
+                self.shape = apply_full_compaction(self.shape, record.task, record.output)
+            elif self.controller is not None:
+                self.shape = self.controller.apply_result(self.shape, record.task, record.output)
+            else:
+                raise CorruptionError(f"{name}: a compaction record, but the database has no compaction")
+            self.max_id = max(self.max_id, *record.output, 0)
+        # END SOLUTION
+
+    def snapshot(self, next_id: int) -> Snapshot:
+        """One record that replaces every record applied so far."""
+        # BEGIN SOLUTION day6.task3
+        return Snapshot(self.strategy, next_id, tuple(self.memtables), self.shape.l0, self.shape.levels)
+        # END SOLUTION
+
+
+class Recovery:
+    """The write-ahead log and the manifest of one database directory."""
+
+    def __init__(self, options: LsmStorageOptions, directory: Path, block_cache: BlockCache) -> None:
+        # BEGIN SOLUTION day6.task3
+        self.options = options
+        self.directory = Path(directory)
+        self.block_cache = block_cache
+        self._log = ShapeLog(options)
+        self._lock = threading.Lock()
+        self._manifest: Manifest | None = None
+        self._wal: Wal | None = None
+        self._wal_id = 0
+        self._next_id = 1
+        # END SOLUTION
+
+    def recover(self) -> tuple[LsmStorageState, int]:
+        """Rebuild the state from the manifest, the SSTables and the WALs; tidy up.
+
+        Replays the manifest (a torn tail is dropped), opens every live SSTable,
+        replays the WAL of every live memtable into a memtable, starts a fresh
+        memtable and WAL (never appending after a possibly torn tail), rewrites the
+        manifest as one snapshot, and removes files that no record names.
+        """
+        # BEGIN SOLUTION day6.task3
+        manifest_path = self.directory / MANIFEST_NAME
+        if manifest_path.exists():
+            for record in Manifest.read(manifest_path):
+                self._log.apply(record)
+        else:
+            self._adopt_listed_tables()
+        shape = self._log.shape
+        live_ssts = {*shape.l0, *(i for run in shape.levels for i in run)}
+        tables = {}
+        for sst_id in live_ssts:
+            path = sst_path(self.directory, sst_id)
+            if not path.exists():
+                raise CorruptionError(f"{MANIFEST_NAME} names {path.name}, which is missing")
+            tables[sst_id] = SsTable.open(sst_id, path, self.block_cache)
+        runs = tuple(tuple(sorted(run, key=lambda i: tables[i].first_key)) for run in shape.levels)
+        memtables = []
+        for memtable_id in self._log.memtables:
+            memtable = MemTable(memtable_id, self.options)
+            path = wal_path(self.directory, memtable_id)
+            if path.exists():
+                for key, value in Wal.replay(path):
+                    memtable.put(key, value)
+            if not memtable.is_empty():
+                memtables.append(memtable)
+        on_disk = [_FILE_NAME.match(name) for name in os.listdir(self.directory)]
+        self._next_id = max(self._log.max_id, *(int(m[1]) for m in on_disk if m), 0) + 1
+        active = MemTable(self._take_id(), self.options)
+        self._log.memtables = [m.id for m in memtables] + [active.id]
+        self._log.shape = TreeShape(shape.l0, runs)
+        if self.options.enable_wal:
+            self._open_wal(active.id)
+        self._rewrite_manifest()
+        self._remove_strays(live_ssts, set(self._log.memtables))
+        state = LsmStorageState(
+            memtable=active,
+            imm_memtables=tuple(reversed(memtables)),
+            l0_sstables=shape.l0,
+            levels=runs,
+            sstables=tables,
+        )
+        return state, self._next_id
+        # END SOLUTION
+
+    def log(self, memtable_id: int, ops: Sequence[Op]) -> None:
+        """Append ``ops`` as one record to the active memtable's WAL (no fsync)."""
+        # BEGIN SOLUTION day6.task1
+        if self._wal is not None:
+            if memtable_id != self._wal_id:
+                raise LsmError(f"a write for memtable {memtable_id} reached the WAL of memtable {self._wal_id}")
+            self._wal.append(ops)
+        # END SOLUTION
+
+    def sync(self) -> None:
+        """Make every logged write durable (an fsync of the active WAL)."""
+        # BEGIN SOLUTION day6.task1
+        wal = self._wal
+        if wal is not None:
+            wal.sync()
+        # END SOLUTION
+
+    def memtable_frozen(self, frozen_id: int, new_id: int) -> None:
+        """Sync the frozen memtable's WAL, create the new one's, then record it."""
+        # BEGIN SOLUTION day6.task3
+        if self._wal is not None:
+            self._wal.close()
+            self._open_wal(new_id)
+        self._record(NewMemtable(new_id))
+        # END SOLUTION
+
+    def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
+        """Record the flush once the SSTable is durable, then delete the memtable's WAL."""
+        # BEGIN SOLUTION day6.task3
+        sync_directory(self.directory)
+        self._record(Flush(sst_id))
+        wal_path(self.directory, memtable_id).unlink(missing_ok=True)
+        # END SOLUTION
+
+    def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
+        """Record a compaction once its outputs are durable (the caller deletes inputs after)."""
+        # BEGIN SOLUTION day6.task3
+        sync_directory(self.directory)
+        self._record(record)
+        # END SOLUTION
+
+    def close(self) -> None:
+        """Sync and close the WAL and the manifest."""
+        # BEGIN SOLUTION day6.task3
+        with self._lock:
+            if self._wal is not None:
+                self._wal.close()
+                self._wal = None
+            if self._manifest is not None:
+                self._manifest.close()
+                self._manifest = None
+        # END SOLUTION
+
+    # BEGIN SOLUTION
+    def _take_id(self) -> int:
+        taken, self._next_id = self._next_id, self._next_id + 1
+        return taken
+
+    def _open_wal(self, memtable_id: int) -> None:
+        self._wal = Wal(
+            wal_path(self.directory, memtable_id), functools.partial(extensions.sync_function, self.options)
+        )
+        self._wal_id = memtable_id
+        sync_directory(self.directory)
+
+    def _record(self, record: ManifestRecord) -> None:
+        with self._lock:
+            if self._manifest is None:
+                raise LsmError("the database is closed")
+            self._manifest.append(record)
+            self._log.apply(record)
+            if self._manifest.size > MANIFEST_REWRITE_BYTES:
+                self._rewrite_manifest()
+
+    def _rewrite_manifest(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+        path = self.directory / MANIFEST_NAME
+        self._manifest = Manifest.create(path, self._log.snapshot(max(self._next_id, self._log.max_id + 1)))
+
+    def _adopt_listed_tables(self) -> None:
+        """A database written without a manifest: its SSTables are all L0, newest (highest id) first."""
+        ids = sorted(
+            (int(m[1]) for name in os.listdir(self.directory) if (m := _FILE_NAME.match(name)) and m[2] == "sst"),
+            reverse=True,
+        )
+        self._log.shape = TreeShape(tuple(ids))
+        self._log.max_id = max(ids, default=0)
+
+    def _remove_strays(self, live_ssts: set[int], live_memtables: set[int]) -> None:
+        """Delete SSTs and WALs that no record names, and temporary files."""
+        for name in os.listdir(self.directory):
+            match = _FILE_NAME.match(name)
+            stray_sst = match and match[2] == "sst" and int(match[1]) not in live_ssts
+            stray_wal = match and match[2] == "wal" and int(match[1]) not in live_memtables
+            if stray_sst or stray_wal or name.endswith(".tmp"):
+                (self.directory / name).unlink(missing_ok=True)
+
+    # END SOLUTION
+
+
+# BEGIN SOLUTION
+def _strategy_name(strategy: int) -> str:
+    return {0: "no", 1: "simple leveled", 2: "tiered", 3: "leveled"}.get(strategy, f"unknown ({strategy})")
+
+
+# END SOLUTION

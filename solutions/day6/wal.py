@@ -1,0 +1,173 @@
+"""Day 6: the write-ahead log, where a write is recorded before it reaches the memtable.
+
+Each memtable has its own log, ``NNNNN.wal``. A log is a sequence of records, and
+one record holds one write or one whole batch, so a batch survives a crash
+entirely or not at all. All integers are little-endian.
+
+    record:  payload_len (u32) | header_crc (u32) | payload_crc (u32) | payload
+    payload: op_count (u32) | op ...
+    op:      kind (u8: 0 value, 1 tombstone) | key_len (u16) | value_len (u32) | key | value
+
+``header_crc`` is the CRC-32 of the four ``payload_len`` bytes, so a damaged length
+is caught before it is trusted; ``payload_crc`` is the CRC-32 of the payload.
+
+A crash while appending leaves a *torn tail*: the last record cut short, or (on
+some file systems) zero bytes. That is not corruption: replay keeps every
+complete record before it. A bad record followed by more data is corruption.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tinylsm.durability import Op
+from tinylsm.errors import CorruptionError
+
+# BEGIN SOLUTION
+import zlib
+
+# END SOLUTION
+
+RECORD_HEADER = struct.Struct("<III")
+"""payload_len, header_crc, payload_crc."""
+
+OP_COUNT = struct.Struct("<I")
+OP_HEADER = struct.Struct("<BHI")
+"""kind, key_len, value_len."""
+
+KIND_VALUE = 0
+KIND_TOMBSTONE = 1
+
+
+def encode_record(payload: bytes) -> bytes:
+    """Frame one payload as a record: header (lengths and CRCs), then the payload."""
+    # BEGIN SOLUTION day6.task1
+    length = len(payload)
+    return RECORD_HEADER.pack(length, zlib.crc32(length.to_bytes(4, "little")), zlib.crc32(payload)) + payload
+    # END SOLUTION
+
+
+def decode_records(data: bytes, name: str) -> list[bytes]:
+    """The payloads of every complete record in ``data``; a torn tail is dropped.
+
+    Raises ``CorruptionError`` naming ``name`` and the offset for a damaged record
+    that is not the torn tail. O(len(data)).
+    """
+    # BEGIN SOLUTION day6.task1
+    payloads = []
+    offset, end = 0, len(data)
+    while offset < end:
+        if end - offset < RECORD_HEADER.size:
+            break  # a header cut short: the torn tail
+        length, header_crc, payload_crc = RECORD_HEADER.unpack_from(data, offset)
+        if zlib.crc32(data[offset : offset + 4]) != header_crc:
+            if not any(data[offset:]):
+                break  # zero bytes where the last record was being written
+            raise CorruptionError(f"{name}: damaged record header at offset {offset}")
+        start = offset + RECORD_HEADER.size
+        if start + length > end:
+            break  # a payload cut short: the torn tail
+        payload = data[start : start + length]
+        if zlib.crc32(payload) != payload_crc:
+            if start + length == end:
+                break  # the last record, half written
+            raise CorruptionError(f"{name}: damaged record at offset {offset} (checksum mismatch)")
+        payloads.append(payload)
+        offset = start + length
+    return payloads
+    # END SOLUTION
+
+
+def encode_ops(ops: Sequence[Op]) -> bytes:
+    """The payload of one record holding ``ops`` (a value of ``None`` is a delete)."""
+    # BEGIN SOLUTION day6.task1
+    parts = [OP_COUNT.pack(len(ops))]
+    for key, value in ops:
+        if value is None:
+            parts.append(OP_HEADER.pack(KIND_TOMBSTONE, len(key), 0))
+            parts.append(key)
+        else:
+            parts.append(OP_HEADER.pack(KIND_VALUE, len(key), len(value)))
+            parts.append(key)
+            parts.append(value)
+    return b"".join(parts)
+    # END SOLUTION
+
+
+def decode_ops(payload: bytes, name: str) -> list[Op]:
+    """The ops of one payload; a payload that does not parse exactly is corrupt."""
+    # BEGIN SOLUTION day6.task1
+    try:
+        (count,) = OP_COUNT.unpack_from(payload, 0)
+        offset, ops = OP_COUNT.size, []
+        for _ in range(count):
+            kind, key_len, value_len = OP_HEADER.unpack_from(payload, offset)
+            offset += OP_HEADER.size
+            key = payload[offset : offset + key_len]
+            offset += key_len
+            value = payload[offset : offset + value_len]
+            offset += value_len
+            if kind > KIND_TOMBSTONE or (kind == KIND_TOMBSTONE and value_len) or not key_len:
+                raise CorruptionError(f"{name}: a record holds an impossible operation")
+            ops.append((key, None if kind == KIND_TOMBSTONE else value))
+    except struct.error:
+        raise CorruptionError(f"{name}: a record's operations run past its end") from None
+    if offset != len(payload):
+        raise CorruptionError(f"{name}: a record has {len(payload) - offset} bytes after its operations")
+    return ops
+    # END SOLUTION
+
+
+class Wal:
+    """One write-ahead log file, appended to by one writer at a time.
+
+    ``append`` writes into a buffer (no system call per write); ``sync`` pushes
+    the buffer to the operating system and fsyncs, through ``sync_wrapper`` so
+    that day 7's group commit can let concurrent callers share one fsync. A
+    ``sync`` after ``close`` returns at once: closing fsynced the whole log.
+    """
+
+    def __init__(self, path: Path, sync_wrapper: Callable[[Callable[[], None]], Callable[[], None]] | None = None):
+        """Open (or create) the log at ``path`` for appending."""
+        # BEGIN SOLUTION day6.task1
+        self.path = Path(path)
+        self._file = open(self.path, "ab")  # noqa: SIM115  (kept open for the log's lifetime)
+        self._file_lock = threading.Lock()
+        self.sync = sync_wrapper(self._fsync) if sync_wrapper else self._fsync
+        # END SOLUTION
+
+    @staticmethod
+    def replay(path: Path) -> list[Op]:
+        """Every write of the log at ``path``, oldest first (a torn tail is dropped)."""
+        # BEGIN SOLUTION day6.task1
+        data = Path(path).read_bytes()
+        return [op for payload in decode_records(data, Path(path).name) for op in decode_ops(payload, path.name)]
+        # END SOLUTION
+
+    def append(self, ops: Sequence[Op]) -> None:
+        """Append one record holding ``ops`` (buffered: durable after ``sync``)."""
+        # BEGIN SOLUTION day6.task1
+        self._file.write(encode_record(encode_ops(ops)))
+        # END SOLUTION
+
+    def close(self) -> None:
+        """Flush, fsync and close the file (idempotent)."""
+        # BEGIN SOLUTION day6.task1
+        self._fsync()
+        with self._file_lock:
+            self._file.close()
+        # END SOLUTION
+
+    # BEGIN SOLUTION
+    def _fsync(self) -> None:
+        with self._file_lock:
+            if self._file.closed:
+                return  # closing fsynced everything this log will ever hold
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    # END SOLUTION
