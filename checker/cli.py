@@ -27,6 +27,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TOOLS = {
     "simulate": ("simulate", "the compaction simulator (no disk)"),
     "shell": ("shell", "an interactive shell on the composed engine"),
+    "inspect": ("inspect", "decode an .sst, .wal or MANIFEST file for humans"),
 }
 
 
