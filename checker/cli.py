@@ -8,18 +8,24 @@ through ``TOOLS``, so that each tool can be read on its own.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
+import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from checker import __version__
+from checker.composed import compose, describe
 from checker.course import Day, load_days, load_grading
+from checker.gradescope import results_json
 from checker.grading import DayReport, book_reference, grade_day, report_as_dict
 from checker.mutants import load_mutants, run_mutant
 from checker.stubgen import outdated_stubs, write_stubs
+from checker.submission import assemble
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -78,30 +84,62 @@ def _print_day(report: DayReport, day: Day, hidden_present: bool, out: Callable[
 
 def command_grade(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
+    if args.submission:
+        with tempfile.TemporaryDirectory(prefix="tinylsm-submission-") as scratch:
+            tree = Path(scratch) / "course"
+            try:
+                taken = assemble(root, Path(args.submission).resolve(), tree)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+            print(f"Grading {len(taken)} file(s) of the submission on a pristine copy of the course.")
+            return _grade(args, tree)
+    return _grade(args, root)
+
+
+def _grade(args: argparse.Namespace, root: Path) -> int:
+    started = time.monotonic()
     days = _selected_days(root, args.day)
     grading = load_grading()
+    if args.test_timeout:
+        grading = dataclasses.replace(grading, test_timeout=args.test_timeout)
+    if args.day_time_limit:
+        grading = dataclasses.replace(grading, day_time_limit=args.day_time_limit)
     reports: list[DayReport] = []
     for day in days:
         impl = _impl_for_day(root, args.impl, day.number)
+        if sys.stdout.isatty() and day.is_available(root):
+            print(f"Day {day.number} · {day.title}: running ...", end="\r", flush=True)
         report = grade_day(root, day, impl, grading)
         hidden_present = (root / "days" / f"day{day.number}" / "hidden").is_dir()
         _print_day(report, day, hidden_present, print)
         reports.append(report)
-    data = report_as_dict(reports, args.impl, __version__)
     graded = [r for r in reports if r.available]
+    composed = None
+    if not args.day and not args.no_compose and graded and args.impl == "student":
+        print()
+        composed = compose(root, reports)
+        for line in describe(composed):
+            print(line)
+    data = report_as_dict(reports, args.impl, __version__)
+    data["composed"] = composed
     print(f"\nTotal: {data['score']:.1f}/{data['max_score']:.0f}")
     hidden_ran = all((root / "days" / f"day{r.day}" / "hidden").is_dir() for r in graded)
-    if graded and all(r.all_passed() for r in graded):
+    all_passed = bool(graded) and all(r.all_passed() for r in graded)
+    if all_passed:
         if hidden_ran:
             print("Every visible and hidden test passed.")
         else:
             print("Every visible test passed; the hidden tests run only at grading.")
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2))
+    if args.gradescope:
+        by_number = {day.number: day for day in load_days()}
+        document = results_json(reports, by_number, grading.hidden_visibility, time.monotonic() - started, composed)
+        Path(args.gradescope).write_text(json.dumps(document, indent=2))
     if not graded:
         print("No day is available to grade.")
         return EXIT_FAILED
-    return EXIT_OK if all(r.all_passed() for r in graded) else EXIT_FAILED
+    return EXIT_OK if all_passed else EXIT_FAILED
 
 
 def command_mutants(args: argparse.Namespace) -> int:
@@ -147,6 +185,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--day", type=int, action="append", help="grade only this day (repeatable)")
     parser.add_argument("--impl", choices=["student", "solutions"], default="student", help="whose code to grade")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--gradescope", metavar="FILE", help="also write Gradescope's results.json")
+    parser.add_argument(
+        "--submission", metavar="DIR", help="grade the code in DIR (a copy of a student's repository) on this course"
+    )
+    parser.add_argument("--no-compose", action="store_true", help="skip the composed-engine scenario")
+    parser.add_argument("--test-timeout", type=int, metavar="S", help="seconds per test (default: course.toml)")
+    parser.add_argument("--day-time-limit", type=int, metavar="S", help="seconds per day (default: course.toml)")
     parser.set_defaults(handler=command_grade)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

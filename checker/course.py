@@ -35,6 +35,9 @@ class Grading:
     visible_weight: float
     hidden_weight: float
     test_timeout: int
+    day_time_limit: int
+    memory_limit_mb: int
+    hidden_visibility: str
     weights: dict[str, float]
 
     def weight(self, name: str, visibility: str) -> float:
@@ -59,5 +62,8 @@ def load_grading(path: Path = COURSE_FILE) -> Grading:
         visible_weight=float(grading["visible_weight"]),
         hidden_weight=float(grading["hidden_weight"]),
         test_timeout=int(grading["test_timeout"]),
+        day_time_limit=int(grading["day_time_limit"]),
+        memory_limit_mb=int(grading["memory_limit_mb"]),
+        hidden_visibility=str(grading["hidden_visibility"]),
         weights={name: float(w) for name, w in data.get("weights", {}).items()},
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,9 @@ from checker.course import Day, Grading
 
 DAY_TIME_LIMIT = 900
 """Seconds a whole day's test run may take before its remaining tests time out."""
+
+MEMORY_LIMIT_MB = 4096
+"""Address space a day's test run may use; beyond it allocations raise ``MemoryError``."""
 
 
 @dataclass
@@ -92,14 +97,24 @@ def run_pytest(
     *,
     test_timeout: int,
     time_limit: float = DAY_TIME_LIMIT,
+    memory_limit_mb: int = MEMORY_LIMIT_MB,
     stop_at_first_failure: bool = False,
 ) -> TestRun:
-    """Run pytest on ``targets`` (paths relative to ``root``) in a fresh interpreter."""
+    """Run pytest on ``targets`` (paths relative to ``root``) in a fresh, limited interpreter.
+
+    The run gets its own process group (so that a timeout kills everything it
+    started), a memory cap, and its output goes to a file of which only the end
+    is kept. Whatever happens to it, the tests it collected are returned, with
+    the results of those that reported.
+    """
     with tempfile.TemporaryDirectory(prefix="tinylsm-grade-") as scratch:
         results_file = Path(scratch) / "results.jsonl"
+        output_file = Path(scratch) / "output.txt"
         command = [
             sys.executable,
             "-m",
+            "checker.sandbox",
+            str(memory_limit_mb),
             "pytest",
             *targets,
             "--hidden",
@@ -120,28 +135,58 @@ def run_pytest(
         env.pop("PYTEST_ADDOPTS", None)
         started = time.monotonic()
         timed_out = False
-        try:
-            completed = subprocess.run(
-                command, cwd=root, env=env, capture_output=True, text=True, timeout=time_limit, check=False
+        with output_file.open("wb") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
-            returncode, output = completed.returncode, completed.stdout + completed.stderr
-        except subprocess.TimeoutExpired as expired:
-            timed_out, returncode = True, None
-            output = (expired.stdout or b"").decode(errors="replace") if isinstance(expired.stdout, bytes) else ""
+            try:
+                returncode: int | None = process.wait(timeout=time_limit)
+            except subprocess.TimeoutExpired:
+                timed_out, returncode = True, None
+            finally:
+                _kill_group(process)
         duration = time.monotonic() - started
-        collected: list[dict] = []
-        results: dict[str, dict] = {}
-        collect_errors: list[str] = []
-        if results_file.exists():
-            for line in results_file.read_text(encoding="utf-8").splitlines():
+        collected, results, collect_errors = _read_results(results_file)
+        return TestRun(collected, results, collect_errors, returncode, _tail(output_file), timed_out, duration)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill the run and anything it started (a child left behind could hold files or CPU)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _tail(path: Path, limit: int = 20_000) -> str:
+    """The last ``limit`` bytes of a file, decoded (a submission may print without end)."""
+    with path.open("rb") as file:
+        file.seek(max(path.stat().st_size - limit, 0))
+        return file.read().decode(errors="replace")
+
+
+def _read_results(path: Path) -> tuple[list[dict], dict[str, dict], list[str]]:
+    collected: list[dict] = []
+    results: dict[str, dict] = {}
+    collect_errors: list[str] = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
                 record = json.loads(line)
-                if record["event"] == "collected":
-                    collected = record["tests"]
-                elif record["event"] == "collect_error":
-                    collect_errors.append(record["message"])
-                elif record["nodeid"] not in results or results[record["nodeid"]]["outcome"] == "passed":
-                    results[record["nodeid"]] = record
-    return TestRun(collected, results, collect_errors, returncode, output[-20_000:], timed_out, duration)
+            except json.JSONDecodeError:
+                continue  # a line cut short when the process died
+            if record["event"] == "collected":
+                collected = record["tests"]
+            elif record["event"] == "collect_error":
+                collect_errors.append(record["message"])
+            elif record["nodeid"] not in results or results[record["nodeid"]]["outcome"] == "passed":
+                results[record["nodeid"]] = record
+    return collected, results, collect_errors
 
 
 def grade_day(
@@ -156,6 +201,8 @@ def grade_day(
         [f"days/day{day.number}"],
         {"TINYLSM_IMPL": impl, **(env_changes or {})},
         test_timeout=grading.test_timeout,
+        time_limit=grading.day_time_limit,
+        memory_limit_mb=grading.memory_limit_mb,
     )
     report.duration = run.duration
     if run.collect_errors or not run.collected:
