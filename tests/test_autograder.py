@@ -125,7 +125,7 @@ def test_printing_fifty_megabytes_does_not_break_grading(tmp_path: Path) -> None
 def test_files_written_by_the_submission_stay_out_of_the_course(tmp_path: Path) -> None:
     before = sorted(p.name for p in ROOT.iterdir())
     writer = "from pathlib import Path\nPath(__file__).parents[2].joinpath('GRADED_BY_ME').write_text('x')\n"
-    status, report = grade(make_submission(tmp_path, at_import(writer)), tmp_path)
+    status, _ = grade(make_submission(tmp_path, at_import(writer)), tmp_path)
     assert status == 0
     assert sorted(p.name for p in ROOT.iterdir()) == before
 
