@@ -162,3 +162,8 @@ class LsmStorage:
     def close(self) -> None:
         """Make every write durable and release the directory; later calls raise ``LsmError``."""
         raise NotImplementedError("day4.task4: LsmStorage.close — see book: Day 4, Task 4")
+
+    def _check_open(self) -> None:
+        """Raise ``LsmError`` if the database has been closed."""
+        if self._closed:
+            raise LsmError(f"the database in {self.path} is closed")

@@ -36,7 +36,7 @@ from tinylsm.state import LsmStorageState
 import dataclasses
 from bisect import bisect_left
 
-from tinylsm.files import sst_path
+from tinylsm.files import sst_path, sync_directory
 from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
 from tinylsm.lookup import ABSENT, Absent
 from tinylsm.memtable import MemTable
@@ -226,6 +226,7 @@ class LsmStorage:
             self.durability.sync()
         else:
             self.force_flush()
+            sync_directory(self.path)  # the new SSTs' names must be durable too, not only their bytes
         # END SOLUTION
 
     def force_flush(self) -> None:
@@ -308,14 +309,17 @@ class LsmStorage:
             self.durability.sync()
         else:
             self._flush_everything()
+            sync_directory(self.path)
         self.durability.close()
         self._directory_lock.release()
         # END SOLUTION
 
-    # BEGIN SOLUTION
     def _check_open(self) -> None:
+        """Raise ``LsmError`` if the database has been closed."""
         if self._closed:
             raise LsmError(f"the database in {self.path} is closed")
+
+    # BEGIN SOLUTION
 
     def _write(self, ops: Iterable[Op]) -> None:
         with self._write_lock:

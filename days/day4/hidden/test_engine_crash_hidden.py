@@ -1,0 +1,84 @@
+"""Day 4 hidden tests: a real process, killed with SIGKILL after sync(), and what survives it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tinylsm
+from tinylsm.engine import LsmStorage
+from tinylsm.testkit import options_for_day, show
+
+SIZES = {"target_sst_size": 512, "block_size": 128, "num_memtable_limit": 2}
+
+# The child writes enough to freeze and flush several memtables on its own, overwrites
+# and deletes some keys, calls sync(), writes a little more (too little to freeze a
+# memtable, so nothing is being flushed) and then kills itself: no close(), no
+# interpreter shutdown, exactly as if the power had gone.
+CHILD = """
+import os, signal, sys
+from tinylsm.engine import LsmStorage
+from tinylsm.testkit import options_for_day
+
+db = LsmStorage.open(sys.argv[1], options_for_day(4, **{sizes!r}))
+for n in range(300):
+    db.put(b"key%04d" % n, b"first-%d" % n)
+for n in range(0, 300, 7):
+    db.put(b"key%04d" % n, b"second-%d" % n)
+for n in range(0, 300, 5):
+    db.delete(b"key%04d" % n)
+db.put(b"empty", b"")
+db.sync()
+print("synced", flush=True)
+for n in range(3):
+    db.put(b"unsynced%d" % n, b"x")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def synced_content() -> dict[bytes, bytes]:
+    content = {b"key%04d" % n: b"first-%d" % n for n in range(300)}
+    content.update({b"key%04d" % n: b"second-%d" % n for n in range(0, 300, 7)})
+    for n in range(0, 300, 5):
+        del content[b"key%04d" % n]
+    content[b"empty"] = b""
+    return content
+
+
+@pytest.mark.day4_task4
+def test_writes_before_sync_survive_a_sigkill(tmp_path: Path) -> None:
+    """After a process was killed (SIGKILL) right after sync() with enable_wal=False, a synced write was missing."""
+    root = str(Path(tinylsm.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD.format(sizes=SIZES), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    error = child.stderr.strip().splitlines()[-1] if child.stderr.strip() else "no error output"
+    assert child.stdout.strip() == "synced", (
+        f"the child process (open, write, sync, then SIGKILL) did not get past sync(): "
+        f"exit status {child.returncode}, last error line: {error}"
+    )
+    assert child.returncode == -signal.SIGKILL, f"the child should have died of SIGKILL, exit status {child.returncode}"
+    db = LsmStorage.open(tmp_path, options_for_day(4, **SIZES))
+    try:
+        want = synced_content()
+        got = {key: value for key, value in db.scan() if not key.startswith(b"unsynced")}
+        lost = sorted(key for key in want if got.get(key) != want[key])
+        assert not lost, f"{len(lost)} writes made before sync() did not survive the kill, e.g. {show(lost[:4])}"
+        back = sorted(set(got) - set(want))
+        assert not back, f"keys deleted before sync() came back after the kill: {show(back)}"
+        assert db.get(b"key0005") is None and db.get(b"key0007") == b"second-7", (
+            "after the kill, a deleted key must stay deleted and an overwritten key keep its newer value"
+        )
+    finally:
+        db.close()
