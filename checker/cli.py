@@ -34,6 +34,10 @@ TOOLS = {
     "simulate": ("simulate", "the compaction simulator (no disk)"),
     "shell": ("shell", "an interactive shell on the composed engine"),
     "inspect": ("inspect", "decode an .sst, .wal or MANIFEST file for humans"),
+    "export": ("export", "write a student release or a Gradescope autograder bundle (instructors)"),
+    "grade-many": ("batch", "grade every submission in a folder, in parallel, into a gradebook (instructors)"),
+    "replay": ("replay", "re-run an operation log on the composed engine and a dict; the first divergence"),
+    "bench": ("bench", "benchmark the engine against baselines measured in the same run"),
 }
 
 

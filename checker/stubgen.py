@@ -110,6 +110,13 @@ def strip_markers(source: str) -> str:
 
 def stub_pairs(root: Path) -> list[tuple[Path, Path]]:
     """Every (solution module, stub module) pair of the course at ``root``."""
+    from checker.export import instructor_only
+
+    refusal = instructor_only(root, "stubs")
+    if refusal:
+        from checker.cli import UsageError  # the CLI reports it as a refusal (exit status 2), not a crash
+
+        raise UsageError(refusal)
     pairs = []
     for solution in sorted((root / "solutions").glob("day*/*.py")):
         pairs.append((solution, root / "days" / solution.parent.name / solution.name))

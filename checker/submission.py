@@ -23,11 +23,16 @@ def is_student_module(path: Path) -> bool:
 
 
 def student_files(submission: Path) -> list[Path]:
-    """The submission's own code, relative to its root (``days/dayN/module.py``)."""
+    """The submission's own code, relative to its root (``days/dayN/module.py``).
+
+    A file reached through a link to outside the submission (e.g. a ``days/day1``
+    linked to the course's reference) is not the student's code, and is left out.
+    """
+    root = submission.resolve()
     return sorted(
         path.relative_to(submission)
         for path in submission.glob("days/day[1-7]/*.py")
-        if is_student_module(path) and path.is_file() and not path.is_symlink()
+        if is_student_module(path) and path.is_file() and not path.is_symlink() and path.resolve().is_relative_to(root)
     )
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tinylsm.options import LsmStorageOptions, NoCompaction
@@ -80,3 +85,159 @@ def encoded_sst(entries: list[tuple[bytes, bytes | None]], day: int = 2, **overr
             return table.file.read(0, table.size)
         finally:
             table.close()
+
+
+def encoded_bloom(keys: list[bytes], bits_per_key: int = 10) -> bytes:
+    """The bytes of day 7's Bloom filter over ``keys`` (used by the book's checked hexdumps)."""
+    from tinylsm.bloom import BloomBuilder
+
+    builder = BloomBuilder(bits_per_key)
+    for key in keys:
+        builder.add_key(key)
+    return builder.build()
+
+
+# Operation logs: ``python -m checker replay FILE`` re-runs a logged run on the
+# composed engine and a dict, and names the first operation where they disagree.
+
+REPLAY_OPS: dict[str, int] = {
+    "put": 2,
+    "delete": 1,
+    "get": 1,
+    "scan": 4,
+    "flush": 0,
+    "compact": 0,
+    "reopen": 0,
+    "batch": 1,
+}
+"""Each operation of a log and the number of arguments it takes."""
+
+
+def options_as_json(options: LsmStorageOptions) -> dict[str, Any]:
+    """``options`` as plain values: every field, and compaction as ``{"class": NAME, ...its fields}``."""
+    import dataclasses
+
+    fields = {field.name: getattr(options, field.name) for field in dataclasses.fields(options)}
+    compaction = fields.pop("compaction")
+    return {**fields, "compaction": {"class": type(compaction).__name__, **dataclasses.asdict(compaction)}}
+
+
+def _as_json(value: Any) -> Any:
+    """An argument of an operation as a log stores it: bytes as hex, pairs as lists."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [_as_json(item) for item in value]
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError(f"an operation log stores bytes, None, booleans and lists of them, not {value!r}")
+
+
+class OpLog:
+    """The operations a model-based test made, as ``python -m checker replay`` reads them.
+
+    Record each call just before the test makes it (so that a call that raises is
+    the log's last operation); keys and values are ``bytes``, a deleted value in a
+    batch is ``None``::
+
+        log = OpLog(OPTIONS, seed=seed)
+        log.record("put", key, value)          # then db.put(key, value)
+        log.record("delete", key)
+        log.record("batch", [(key, value), (other_key, None)])
+        log.record("get", key)
+        log.record("scan", start, stop, include_start, include_stop)   # start/stop may be None
+        log.record("flush")                     # force_flush()
+        log.record("compact")                   # force_full_compaction()
+        log.record("reopen")                    # close() and open again
+
+    A test saves the log of a failing run with ``save_replay`` (or the context
+    manager ``replay_on_failure``), then ``python -m checker replay FILE`` re-runs it.
+    """
+
+    def __init__(self, options: LsmStorageOptions, seed: int | None = None) -> None:
+        self.options = options
+        self.seed = seed
+        self.ops: list[list[Any]] = []
+
+    def record(self, op: str, *args: Any) -> None:
+        """Append one operation, e.g. ``record("put", b"k", b"v")``."""
+        if op not in REPLAY_OPS:
+            raise ValueError(f"unknown operation {op!r}: use one of {', '.join(REPLAY_OPS)}")
+        if len(args) != REPLAY_OPS[op]:
+            raise TypeError(f"{op} takes {REPLAY_OPS[op]} argument(s), got {len(args)}")
+        self.ops.append([op, *(_as_json(arg) for arg in args)])
+
+    def as_json(self) -> dict[str, Any]:
+        """The log as the JSON document ``python -m checker replay`` reads."""
+        return {"seed": self.seed, "options": options_as_json(self.options), "ops": self.ops}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the log to ``path`` (one operation a line); the path."""
+        import json
+
+        document = self.as_json()
+        ops = ",\n  ".join(json.dumps(op) for op in document["ops"])
+        target = Path(path)
+        target.write_text(
+            f'{{"seed": {json.dumps(document["seed"])},\n "options": {json.dumps(document["options"])},\n'
+            f' "ops": [\n  {ops}\n ]}}\n'
+        )
+        return target
+
+
+def save_replay(log: OpLog, test: str) -> Path:
+    """Save a failing run's log as ``tinylsm-replay-<test>.json`` in the current directory, and print its path.
+
+    ``test`` names the test (e.g. pytest's ``request.node.name``). Call it when a
+    read disagrees with the model, before the assertion fails::
+
+        if got != model.get(key):
+            save_replay(log, request.node.name)
+        assert got == model.get(key), ...
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", test).strip("-.") or "test"
+    path = log.save(Path.cwd() / f"tinylsm-replay-{name}.json").resolve()
+    print(f"operation log of the failing run: {path}\nre-run it: python -m checker replay {path}")
+    return path
+
+
+@contextlib.contextmanager
+def replay_on_failure(log: OpLog, test: str) -> Iterator[OpLog]:
+    """Run the block; if it raises, save the log with ``save_replay`` and add the path to the error.
+
+    ::
+
+        with replay_on_failure(log, request.node.name):
+            ...the test's calls, each recorded in log...
+    """
+    try:
+        yield log
+    except Exception as error:
+        path = save_replay(log, test)
+        error.add_note(f"operation log of this run: {path} (re-run it: python -m checker replay {path})")
+        raise
+
+
+def encoded_wal_record(ops: list[tuple[bytes, bytes | None]]) -> bytes:
+    """The bytes of one write-ahead log record holding ``ops`` (used by the book's checked hexdumps)."""
+    from tinylsm.wal import encode_ops, encode_record
+
+    return encode_record(encode_ops(ops))
+
+
+def encoded_manifest_record(kind: str, *fields: Any) -> bytes:
+    """The bytes of one framed manifest record (used by the book's checked hexdumps).
+
+    ``kind`` names a record class of ``tinylsm.manifest`` (``"Snapshot"``, ``"NewMemtable"``,
+    ``"Flush"``, ``"CompactionRecord"``) and ``fields`` are its fields in order. A field
+    that is a tuple starting with a class name is built the same way, e.g. a task:
+    ``encoded_manifest_record("CompactionRecord", ("LevelCompactionTask", 0, (5,), 1, (2,), True), (6,))``.
+    """
+    from tinylsm import manifest
+    from tinylsm.wal import encode_record
+
+    def build(name: str, values: tuple[Any, ...]) -> Any:
+        made = [build(v[0], v[1:]) if isinstance(v, tuple) and v and isinstance(v[0], str) else v for v in values]
+        return getattr(manifest, name)(*made)
+
+    return encode_record(manifest.encode_manifest_record(build(kind, fields)))

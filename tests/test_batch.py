@@ -1,0 +1,98 @@
+"""``python -m checker grade-many``: a class graded in parallel into a gradebook; no submission stops the batch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from checker.batch import day_error_summary
+from tests.helpers import ROOT, checker
+
+REFERENCE_DAY1 = (ROOT / "solutions" / "day1" / "block.py").read_text()
+
+
+def submission(folder: Path, block_source: str | None = None) -> None:
+    """A copy of the student's repository (its ``days/``), with ``block_source`` as day 1's module."""
+    shutil.copytree(ROOT / "days", folder / "days", ignore=shutil.ignore_patterns("__pycache__", "hidden"))
+    if block_source is not None:
+        (folder / "days" / "day1" / "block.py").write_text(block_source)
+
+
+def gradebook(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "gradebook.csv").open(newline="") as file:
+        return {row["name"]: row for row in csv.DictReader(file)}
+
+
+def test_a_class_is_graded_in_parallel_into_a_gradebook(tmp_path: Path) -> None:
+    """One batch (it is the slow part) of five submissions, graded on day 1 three at a time."""
+    submissions = tmp_path / "submissions"
+    submission(submissions / "stubs")
+    submission(submissions / "reference", REFERENCE_DAY1)
+    submission(submissions / "broken", REFERENCE_DAY1 + "\ndef broken(:\n")
+    submission(submissions / "linked")  # its day 1 is a link to the reference: not the student's code
+    shutil.rmtree(submissions / "linked" / "days" / "day1")
+    (submissions / "linked" / "days" / "day1").symlink_to(ROOT / "solutions" / "day1")
+    (submissions / "no-repository").mkdir()  # grading it fails: it has no days/
+    out = tmp_path / "out"
+    completed = checker("grade-many", str(submissions), "-j", "3", "--out", str(out), "--day", "1")
+    rows = gradebook(out)
+
+    # Every submission gets a row and a report, whatever happened to it.
+    assert sorted(rows) == ["broken", "linked", "no-repository", "reference", "stubs"], completed.stdout
+    assert list(rows["stubs"]) == ["name", "total", "max", "day1", "failed_tests", "error"]
+    assert all(json.loads((out / f"{name}.json").read_text()) for name in rows)
+
+    # Scores follow the code.
+    reference, stubs = rows["reference"], rows["stubs"]
+    assert (float(reference["total"]), float(reference["day1"]), reference["failed_tests"]) == (100, 100, "0")
+    assert reference["error"] == "" and float(reference["max"]) == 100
+    assert float(stubs["total"]) == 0 and int(stubs["failed_tests"]) > 10 and stubs["error"] == ""
+    assert float(rows["linked"]["total"]) == 0, "a link to the reference was graded as the student's code"
+
+    # A syntax error is graded 0 and named; a submission that cannot be graded gets a row with the error.
+    assert float(rows["broken"]["total"]) == 0
+    assert rows["broken"]["error"] == "day 1: the tests could not be collected: SyntaxError: invalid syntax"
+    assert rows["no-repository"]["total"] == "" and "has no days/ folder" in rows["no-repository"]["error"]
+    assert completed.returncode == 1 and "Grading failed for 1 submission(s): no-repository" in completed.stdout
+
+    # A progress line as each submission finishes.
+    progress = [line for line in completed.stdout.splitlines() if re.match(r"\[\d/5\] ", line)]
+    assert [line[:5] for line in progress] == [f"[{n}/5]" for n in range(1, 6)], completed.stdout
+    assert any(re.fullmatch(r"\[\d/5\] reference: 100\.0/100 \(.* s\)", line) for line in progress), progress
+
+    # The JSON gradebook holds the same rows.
+    by_name = {row["name"]: row for row in json.loads((out / "gradebook.json").read_text())}
+    assert by_name["reference"] == {
+        "name": "reference",
+        "total": 100.0,
+        "max": 100.0,
+        "days": {"day1": 100.0},
+        "failed_tests": 0,
+        "error": "",
+    }
+    assert by_name["no-repository"]["total"] is None and by_name["no-repository"]["error"]
+
+
+def test_a_day_error_is_summed_up_by_its_exception() -> None:
+    error = "the tests could not be collected: x.py:1: in f\n    import y\nE   ModuleNotFoundError: No module named 'y'"
+    assert day_error_summary(error) == "the tests could not be collected: ModuleNotFoundError: No module named 'y'"
+    assert day_error_summary("no test ran:\n(output)") == "no test ran:"
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [("missing", "is not a folder"), ("empty", "holds no submission folders"), ("gradebook", "may not be named")],
+)
+def test_a_batch_that_cannot_run_is_a_usage_error(tmp_path: Path, layout: str, message: str) -> None:
+    submissions = tmp_path / "submissions"
+    if layout != "missing":
+        submissions.mkdir()
+    if layout == "gradebook":
+        (submissions / "gradebook").mkdir()
+    completed = checker("grade-many", str(submissions), "--out", str(tmp_path / "out"))
+    assert completed.returncode == 2 and message in completed.stderr, completed.stderr
