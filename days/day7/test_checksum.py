@@ -1,0 +1,100 @@
+"""Day 7 visible tests, task 3: checksums. Run with ``pytest days/day7 -m day7_task3``.
+
+Day 2's SST calls ``checksum`` for every section it writes and ``verify_checksum``
+for every section it reads, once ``options.checksums`` is on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tinylsm.checksum import checksum, verify_checksum
+from tinylsm.errors import CorruptionError
+from tinylsm.files import sst_path
+from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
+from tinylsm.testkit import collect, options_for_day, show
+
+ENTRIES = [(b"apple", b"red"), (b"banana", None), (b"cherry", b""), (b"damson", b"purple")]
+
+
+def write_sst(directory: Path, entries: list[tuple[bytes, bytes | None]], **overrides: object) -> bytes:
+    """The bytes of an SST holding ``entries``, written with day 7's checksums."""
+    builder = SsTableBuilder(options_for_day(7, **overrides))
+    for key, value in entries:
+        builder.add(key, value)
+    table = builder.build(1, sst_path(directory, 1), None)
+    table.close()
+    return sst_path(directory, 1).read_bytes()
+
+
+def read_all(path: Path, entries: list[tuple[bytes, bytes | None]]) -> tuple[list, list[bytes]]:
+    """Open the table at ``path``; its entries, and the keys of ``entries`` it says it cannot hold."""
+    table = SsTable.open(2, path, None)
+    try:
+        got = collect(SsTableIterator.create_and_seek_to_first(table))
+        hidden = [key for key, _ in entries if not table.may_contain(key)]
+    finally:
+        table.close()
+    return got, hidden
+
+
+def flips_not_caught(original: bytes, path: Path, entries: list[tuple[bytes, bytes | None]]) -> list[str]:
+    """Flip every bit of ``original`` in turn; describe each flip that was neither detected nor harmless."""
+    path.write_bytes(original)
+    wrong = []
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for bit in range(len(original) * 8):
+            offset = bit >> 3
+            os.pwrite(fd, bytes([original[offset] ^ (1 << (bit & 7))]), offset)
+            try:
+                got, hidden = read_all(path, entries)
+            except CorruptionError:
+                continue  # detected: the right outcome
+            except Exception as error:
+                wrong.append(f"byte {offset} bit {bit & 7}: {type(error).__name__}: {error}")
+                continue
+            finally:
+                os.pwrite(fd, original[offset : offset + 1], offset)
+            if got != entries or hidden:
+                wrong.append(f"byte {offset} bit {bit & 7}: read back {show(got)}, keys ruled out {show(hidden)}")
+    finally:
+        os.close(fd)
+    return wrong
+
+
+@pytest.mark.day7_task3
+def test_checksum_is_crc32() -> None:
+    got = checksum(b"123456789")
+    assert got == 0xCBF43926, f"checksum(b'123456789') should be CRC-32's check value 0xcbf43926, got {got:#x}"
+    assert checksum(b"") == 0, f"checksum(b'') should be 0, got {checksum(b'')}"
+
+
+@pytest.mark.day7_task3
+def test_verify_checksum_accepts_the_right_checksum() -> None:
+    verify_checksum(b"123456789", 0xCBF43926, "test data")
+
+
+@pytest.mark.day7_task3
+def test_verify_checksum_raises_an_error_naming_where_and_both_values() -> None:
+    with pytest.raises(CorruptionError) as raised:
+        verify_checksum(b"123456789", 0x12345678, "00042.sst block 3")
+    message = str(raised.value)
+    assert "00042.sst block 3" in message, f"the message should name where the damage is, got {message!r}"
+    assert "12345678" in message.lower() and "cbf43926" in message.lower(), (
+        f"the message should give the stored (0x12345678) and the computed (0xcbf43926) checksum, got {message!r}"
+    )
+
+
+@pytest.mark.day7_task3
+def test_every_single_bit_flip_in_an_sst_is_detected_or_harmless(tmp_path: Path) -> None:
+    original = write_sst(tmp_path, ENTRIES, block_size=40, bloom_bits_per_key=0, prefix_compression=False)
+    wrong = flips_not_caught(original, tmp_path / "damaged.sst", ENTRIES)
+    assert not wrong, (
+        f"{len(wrong)} of the {len(original) * 8} single-bit flips of a {len(original)}-byte SST were neither "
+        "refused with CorruptionError nor harmless (every byte is under a checksum, or is the magic): "
+        + "; ".join(wrong[:3])
+    )
