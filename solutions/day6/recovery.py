@@ -148,7 +148,12 @@ class Recovery:
         # BEGIN SOLUTION day6.task3
         manifest_path = self.directory / MANIFEST_NAME
         if manifest_path.exists():
-            for record in Manifest.read(manifest_path):
+            records = Manifest.read(manifest_path)
+            if not records or not isinstance(records[0], Snapshot):
+                # Manifest.create writes a snapshot first, atomically: without one the file is
+                # damaged, and treating it as an empty tree would delete every file as a stray.
+                raise CorruptionError(f"{MANIFEST_NAME} does not begin with a snapshot record: it is damaged")
+            for record in records:
                 self._log.apply(record)
         else:
             self._adopt_listed_tables()

@@ -1,0 +1,49 @@
+"""Day 6 hidden crash tests: real processes killed with SIGKILL, and power cuts at every fsync.
+
+The child processes run ``crash_child.py`` (next to this file), which also holds the
+checks made after each crash; ``scripts/crash_soak.py`` repeats these trials with
+many more seeds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _load_crash_child():
+    name = "tinylsm_day6_crash_child"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("crash_child.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+crash_child = _load_crash_child()
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("seed", [3, 14, 25, 36])
+def test_sigkill_at_a_random_point_keeps_a_prefix_with_every_synced_write(tmp_path: Path, seed: int) -> None:
+    """After a writer was killed (SIGKILL) at a random point, a synced write was lost or the data was no prefix."""
+    problems = crash_child.kill_trial(tmp_path / "db", seed)
+    assert not problems, " | ".join(problems[:3])
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize(
+    "spec",
+    [{"strategy": "leveled", "wal": True}, {"strategy": "tiered", "wal": False}],
+    ids=["leveled-wal-on", "tiered-wal-off"],
+)
+def test_power_cut_at_each_fsync_of_flush_and_compaction_loses_no_synced_write(tmp_path: Path, spec: dict) -> None:
+    """A power cut at some fsync (of a write, freeze, flush, compaction or recovery) lost synced data or left a mess."""
+    seed = 5
+    crashes, problems = crash_child.trap_trials(tmp_path, spec, seed)
+    assert not problems, " | ".join(problems[:3])
+    assert crashes >= 10, f"seed {seed}: only {crashes} fsyncs could be interrupted; the scenario should make more"
