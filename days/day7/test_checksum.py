@@ -6,7 +6,6 @@ for every section it reads, once ``options.checksums`` is on.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,9 @@ import pytest
 from tinylsm.checksum import checksum, verify_checksum
 from tinylsm.errors import CorruptionError
 from tinylsm.files import sst_path
-from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
-from tinylsm.testkit import collect, options_for_day, show
+from tinylsm.sstable import SsTableBuilder
+from tinylsm.testkit import options_for_day
+from tinylsm.testkit.bitflips import flips_not_caught
 
 ENTRIES = [(b"apple", b"red"), (b"banana", None), (b"cherry", b""), (b"damson", b"purple")]
 
@@ -28,42 +28,6 @@ def write_sst(directory: Path, entries: list[tuple[bytes, bytes | None]], **over
     table = builder.build(1, sst_path(directory, 1), None)
     table.close()
     return sst_path(directory, 1).read_bytes()
-
-
-def read_all(path: Path, entries: list[tuple[bytes, bytes | None]]) -> tuple[list, list[bytes]]:
-    """Open the table at ``path``; its entries, and the keys of ``entries`` it says it cannot hold."""
-    table = SsTable.open(2, path, None)
-    try:
-        got = collect(SsTableIterator.create_and_seek_to_first(table))
-        hidden = [key for key, _ in entries if not table.may_contain(key)]
-    finally:
-        table.close()
-    return got, hidden
-
-
-def flips_not_caught(original: bytes, path: Path, entries: list[tuple[bytes, bytes | None]]) -> list[str]:
-    """Flip every bit of ``original`` in turn; describe each flip that was neither detected nor harmless."""
-    path.write_bytes(original)
-    wrong = []
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        for bit in range(len(original) * 8):
-            offset = bit >> 3
-            os.pwrite(fd, bytes([original[offset] ^ (1 << (bit & 7))]), offset)
-            try:
-                got, hidden = read_all(path, entries)
-            except CorruptionError:
-                continue  # detected: the right outcome
-            except Exception as error:
-                wrong.append(f"byte {offset} bit {bit & 7}: {type(error).__name__}: {error}")
-                continue
-            finally:
-                os.pwrite(fd, original[offset : offset + 1], offset)
-            if got != entries or hidden:
-                wrong.append(f"byte {offset} bit {bit & 7}: read back {show(got)}, keys ruled out {show(hidden)}")
-    finally:
-        os.close(fd)
-    return wrong
 
 
 @pytest.mark.day7_task3
