@@ -231,7 +231,10 @@ def test_every_key_stays_readable_while_the_tree_is_compacted(open_db: OpenDb, s
         model[key] = b"v%d" % n
         db.put(key, model[key])
     stats = db.stats()
-    assert stats["compaction_bytes_written"] > 0, f"{strategy}: 400 writes into 256-byte memtables never compacted"
+    assert stats["compaction_bytes_written"] > 0, (
+        f"{strategy}: compaction_bytes_written is 0 after 400 writes into 256-byte memtables: "
+        "no compaction ran, or the compactor did not count the bytes it wrote"
+    )
     for key in sorted(model):
         got = db.get(key)
         assert got == model[key], f"{strategy} (seed {seed}): get({key!r}) expected {model[key]!r}, got {got!r}"

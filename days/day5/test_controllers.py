@@ -86,6 +86,14 @@ def test_simple_every_ratio_exactly_at_the_limit_asks_for_nothing() -> None:
 
 
 @pytest.mark.day5_task2
+def test_simple_l0_with_too_few_files_below_merges_into_l1() -> None:
+    shape = counted_shape(3, 4, 8, 16)
+    task = SimpleLeveledController(SIMPLE).generate_task(shape)
+    want = LevelCompactionTask(upper_level=0, upper=shape.l0, lower_level=1, lower=shape.levels[0], is_bottom=False)
+    assert task == want, f"L0 has 3 files, L1 only 4 (< 200 % of 3): expected {want}, got {task}"
+
+
+@pytest.mark.day5_task2
 def test_simple_level_with_too_many_files_merges_into_the_next() -> None:
     shape = counted_shape(0, 3, 5, 16)
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
@@ -138,12 +146,12 @@ def test_tiered_space_amplification_merges_every_tier() -> None:
 
 @pytest.mark.day5_task3
 def test_tiered_size_ratio_merges_the_newest_tiers() -> None:
-    shape = tier_shape(1, 1, 1, 4, 8)
+    shape = tier_shape(1, 1, 1, 4, 8, 16)
     task = TieredController(TIERED).generate_task(shape)
     want = TieredCompactionTask(tiers=shape.levels[:3], is_bottom=False)
     assert task == want, (
-        "tiers of 1, 1, 1, 4, 8 SSTs with size_ratio=100: the two newest tiers (2 SSTs) are at least "
-        f"(100 + 100) % of the third (1 SST), so the three newest are merged: expected {want}, got {task}"
+        "tiers of 1, 1, 1, 4, 8, 16 SSTs with size_ratio=100: the two newest tiers (2 SSTs) hold (100 + 100) % "
+        f"of the third (1 SST), which is enough, so the three newest are merged: expected {want}, got {task}"
     )
 
 
@@ -161,12 +169,17 @@ def test_tiered_without_a_trigger_merges_just_enough_tiers() -> None:
 @pytest.mark.day5_task3
 def test_tiered_apply_result_puts_the_output_where_the_oldest_merged_tier_was() -> None:
     controller = TieredController(TIERED)
-    shape = tier_shape(1, 1, 1, 4, 8)
+    shape = tier_shape(1, 1, 1, 4, 8, 16)
     task = controller.generate_task(shape)
-    assert task is not None, "tiers of 1, 1, 1, 4, 8 SSTs must be compacted (see the test above)"
-    after = controller.apply_result(shape, task, [90, 91])
-    want = ((90, 91), *shape.levels[3:])
-    assert after.levels == want, f"expected the output tier first, then the untouched tiers: {want}, got {after.levels}"
+    assert task is not None, "tiers of 1, 1, 1, 4, 8, 16 SSTs must be compacted (see the test above)"
+    # While the task ran, a flush added tier (50,) in front.
+    now = TreeShape((), ((50,), *shape.levels), {**shape.ssts, 50: SstInfo(50, 1000, b"a", b"z")})
+    after = controller.apply_result(now, task, [90, 91])
+    want = ((50,), (90, 91), *shape.levels[3:])
+    assert after.levels == want, (
+        f"expected the new tier first, then the output where the merged tiers were, then the older tiers: {want}, "
+        f"got {after.levels}"
+    )
 
 
 # Task 4: leveled compaction: 4 levels, multiplier 4, base level 1 MiB, L0 trigger 2.

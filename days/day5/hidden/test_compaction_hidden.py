@@ -1,0 +1,589 @@
+"""Day 5 hidden tests of compaction's execution and of the compactor inside the engine."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import random
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinylsm.compaction import (
+    STALL_FACTOR,
+    apply_full_compaction,
+    full_compaction_task,
+    merged_iterator,
+    write_compaction_output,
+)
+from tinylsm.engine import LsmStorage
+from tinylsm.files import sst_path
+from tinylsm.memtable import MemTable
+from tinylsm.options import (
+    CompactionOptions,
+    LeveledCompactionOptions,
+    NoCompaction,
+    SimpleLeveledCompactionOptions,
+    TieredCompactionOptions,
+)
+from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
+from tinylsm.state import (
+    CompactionRecord,
+    LevelCompactionTask,
+    LsmStorageState,
+    TieredCompactionTask,
+    TreeShape,
+)
+from tinylsm.testkit import collect, options_for_day, show
+
+Entries = list[tuple[bytes, bytes | None]]
+MIB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip fsync: no test of day 5 crashes the engine, and each fsync costs milliseconds per SST written."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+
+
+class ListIterator:
+    """A StorageIterator over a sorted list of entries."""
+
+    def __init__(self, entries: Entries) -> None:
+        self.entries = entries
+        self.position = 0
+
+    def key(self) -> bytes:
+        return self.entries[self.position][0]
+
+    def value(self) -> bytes | None:
+        return self.entries[self.position][1]
+
+    def is_valid(self) -> bool:
+        return self.position < len(self.entries)
+
+    def next(self) -> None:
+        self.position += 1
+
+    def num_active_iterators(self) -> int:
+        return int(self.is_valid())
+
+
+def write_outputs(directory: Path, entries: Entries, *, is_bottom: bool, target: int) -> list[SsTable]:
+    options = options_for_day(5, block_size=128)
+    ids = itertools.count(1000 + len(list(directory.iterdir())))
+
+    def build(builder: SsTableBuilder) -> SsTable:
+        sst_id = next(ids)
+        return builder.build(sst_id, sst_path(directory, sst_id), None)
+
+    return write_compaction_output(ListIterator(entries), is_bottom, target, lambda: SsTableBuilder(options), build)
+
+
+def table(directory: Path, sst_id: int, entries: Entries) -> SsTable:
+    builder = SsTableBuilder(options_for_day(5, block_size=64))
+    for key, value in sorted(entries):
+        builder.add(key, value)
+    return builder.build(sst_id, sst_path(directory, sst_id), None)
+
+
+def contents(tables: list[SsTable]) -> Entries:
+    return [entry for t in tables for entry in collect(SsTableIterator.create_and_seek_to_first(t))]
+
+
+# Task 1: merge and write outputs
+
+
+@pytest.mark.day5_task1
+@settings(max_examples=25)
+@given(
+    st.dictionaries(st.binary(min_size=1, max_size=8), st.one_of(st.none(), st.binary(max_size=40)), max_size=120),
+    st.sampled_from([200, 700, 2000]),
+    st.booleans(),
+)
+def test_outputs_hold_every_entry_once_in_disjoint_ascending_tables(
+    tmp_path_factory: pytest.TempPathFactory, model: dict[bytes, bytes | None], target: int, is_bottom: bool
+) -> None:
+    """The output tables of a compaction lost, repeated or reordered entries, or overlapped each other."""
+    entries = sorted(model.items())
+    outputs = write_outputs(tmp_path_factory.mktemp("out"), entries, is_bottom=is_bottom, target=target)
+    want = [(k, v) for k, v in entries if v is not None or not is_bottom]
+    got = contents(outputs)
+    assert got == want, f"target {target}, is_bottom={is_bottom}: expected {show(want)}, got {show(got)}"
+    for left, right in itertools.pairwise(outputs):
+        assert left.last_key < right.first_key, (
+            f"output tables overlap or are out of order: {left.first_key!r}..{left.last_key!r} "
+            f"then {right.first_key!r}..{right.last_key!r}"
+        )
+    assert all(t.size <= 2 * target + 700 for t in outputs[:-1]), (
+        f"target_sst_size={target}: an output table is far too large: {show([t.size for t in outputs])}"
+    )
+
+
+@pytest.mark.day5_task1
+def test_a_huge_entry_does_not_stop_the_split(tmp_path: Path) -> None:
+    """An entry larger than target_sst_size made the compaction put everything after it in one table."""
+    entries: Entries = [(b"a", b"x" * 3000)] + [(b"b%03d" % n, b"v" * 20) for n in range(60)]
+    outputs = write_outputs(tmp_path, entries, is_bottom=False, target=256)
+    assert len(outputs) >= 6, f"a 3000-byte entry then 60 entries of 24 bytes, target 256: got {len(outputs)} tables"
+    assert contents(outputs) == entries, "the output tables must hold every entry once, in order"
+
+
+@pytest.mark.day5_task1
+def test_an_empty_merge_writes_no_table(tmp_path: Path) -> None:
+    """A compaction of nothing wrote an (empty) SST."""
+    for is_bottom in (False, True):
+        outputs = write_outputs(tmp_path, [], is_bottom=is_bottom, target=256)
+        assert outputs == [], f"no entries (is_bottom={is_bottom}): expected no table, got {len(outputs)}"
+
+
+@pytest.mark.day5_task1
+def test_tombstones_among_values_at_the_bottom_are_all_dropped(tmp_path: Path) -> None:
+    """A bottom compaction kept some tombstones (for example the first or last of a table)."""
+    entries: Entries = [(b"k%03d" % n, None if n % 3 else b"live") for n in range(90)]
+    got = contents(write_outputs(tmp_path, entries, is_bottom=True, target=128))
+    want = [(k, v) for k, v in entries if v is not None]
+    assert got == want, f"expected only the {len(want)} live entries, got {show(got)}"
+
+
+@pytest.mark.day5_task1
+def test_merge_of_a_level_sst_reads_the_lower_run_in_key_order(tmp_path: Path) -> None:
+    """A compaction of one SST into the level below did not prefer the upper SST or skipped part of the run."""
+    tables = {
+        10: table(tmp_path, 10, [(b"c", b"c-up"), (b"f", None), (b"h", b"h-up")]),
+        1: table(tmp_path, 1, [(b"a", b"a-low"), (b"c", b"c-low")]),
+        2: table(tmp_path, 2, [(b"d", b"d-low"), (b"f", b"f-low")]),
+        3: table(tmp_path, 3, [(b"g", b"g-low"), (b"h", b"h-low"), (b"j", b"j-low")]),
+    }
+    task = LevelCompactionTask(upper_level=1, upper=(10,), lower_level=2, lower=(1, 2, 3), is_bottom=False)
+    got = collect(merged_iterator(task, tables))
+    want = [
+        (b"a", b"a-low"),
+        (b"c", b"c-up"),
+        (b"d", b"d-low"),
+        (b"f", None),
+        (b"g", b"g-low"),
+        (b"h", b"h-up"),
+        (b"j", b"j-low"),
+    ]
+    assert got == want, f"L1 SST 10 over L2 SSTs 1, 2, 3: expected {show(want)}, got {show(got)}"
+
+
+@pytest.mark.day5_task1
+def test_merge_of_a_full_compaction_prefers_the_higher_level(tmp_path: Path) -> None:
+    """A full compaction's merge, whose lower list spans several overlapping levels, let an older level win."""
+    tables = {
+        9: table(tmp_path, 9, [(b"b", b"b-l0")]),
+        5: table(tmp_path, 5, [(b"a", b"a-l1"), (b"c", b"c-l1")]),  # L1
+        6: table(tmp_path, 6, [(b"d", b"d-l1")]),  # L1
+        1: table(tmp_path, 1, [(b"a", b"a-l2"), (b"b", b"b-l2"), (b"e", b"e-l2")]),  # L2
+        2: table(tmp_path, 2, [(b"c", b"c-l3"), (b"d", b"d-l3")]),  # L3
+    }
+    task = LevelCompactionTask(upper_level=0, upper=(9,), lower_level=3, lower=(5, 6, 1, 2), is_bottom=True)
+    got = collect(merged_iterator(task, tables))
+    want = [(b"a", b"a-l1"), (b"b", b"b-l0"), (b"c", b"c-l1"), (b"d", b"d-l1"), (b"e", b"e-l2")]
+    assert got == want, f"L0 9, L1 (5, 6), L2 (1,), L3 (2,): expected {show(want)}, got {show(got)}"
+
+
+# Task 5: full compaction as shapes
+
+STRATEGIES: dict[str, CompactionOptions] = {
+    "simple": SimpleLeveledCompactionOptions(
+        size_ratio_percent=200, level0_file_num_compaction_trigger=2, max_levels=3
+    ),
+    "tiered": TieredCompactionOptions(num_tiers=3, max_size_amplification_percent=200, size_ratio=1, min_merge_width=2),
+    "leveled": LeveledCompactionOptions(
+        level_size_multiplier=2, level0_file_num_compaction_trigger=2, max_levels=3, base_level_size_mb=1024 / MIB
+    ),
+}
+
+
+def state(l0: tuple[int, ...], levels: tuple[tuple[int, ...], ...]) -> LsmStorageState:
+    return LsmStorageState(memtable=MemTable(100, options_for_day(5)), l0_sstables=l0, levels=levels)
+
+
+@pytest.mark.day5_task5
+def test_full_compaction_task_takes_every_sst_into_the_last_level() -> None:
+    """force_full_compaction's task left out some SSTs, or did not write into the last level as the bottom."""
+    leveled = LeveledCompactionOptions(max_levels=4)
+    task = full_compaction_task(state((9, 8), ((5, 6), (), (1, 2))), leveled)
+    want = LevelCompactionTask(upper_level=0, upper=(9, 8), lower_level=4, lower=(5, 6, 1, 2), is_bottom=True)
+    assert task == want, f"L0 (9, 8), L1 (5, 6), L3 (1, 2), 4 levels: expected {want}, got {task}"
+    task = full_compaction_task(state((), ((3,),)), SimpleLeveledCompactionOptions(max_levels=2))
+    want = LevelCompactionTask(upper_level=0, upper=(), lower_level=2, lower=(3,), is_bottom=True)
+    assert task == want, f"only L1 (3,), 2 levels: expected {want}, got {task}"
+    task = full_compaction_task(state((), ((4,), (3, 2), (1,))), TieredCompactionOptions())
+    want = TieredCompactionTask(tiers=((4,), (3, 2), (1,)), is_bottom=True)
+    assert task == want, f"tiers (4,), (3, 2), (1,): expected {want}, got {task}"
+    task = full_compaction_task(state((7,), ((1,),)), NoCompaction())
+    want = LevelCompactionTask(upper_level=0, upper=(7,), lower_level=1, lower=(1,), is_bottom=True)
+    assert task == want, f"no compaction strategy, L0 (7,) and L1 (1,): expected {want}, got {task}"
+    for options in (*STRATEGIES.values(), NoCompaction()):
+        task = full_compaction_task(state((), ((), ())), options)
+        assert task is None, f"a tree without SSTs needs no full compaction ({options}): expected None, got {task}"
+
+
+@pytest.mark.day5_task5
+def test_apply_full_compaction_keeps_newer_l0_files_and_empties_the_rest() -> None:
+    """Applying a full compaction lost L0 files flushed during it, or left compacted SSTs in the tree."""
+    task = LevelCompactionTask(upper_level=0, upper=(9, 8), lower_level=3, lower=(5, 1, 2), is_bottom=True)
+    after = apply_full_compaction(TreeShape((12, 11, 9, 8), ((5,), (1, 2)), {}), task, [20, 21])
+    assert after.l0 == (12, 11) and after.levels == ((), (), (20, 21)), (
+        f"expected L0 (12, 11) and levels ((), (), (20, 21)), got L0 {after.l0} and levels {after.levels}"
+    )
+    task = TieredCompactionTask(tiers=((4,), (3, 2)), is_bottom=True)
+    after = apply_full_compaction(TreeShape((), ((7,), (6,), (4,), (3, 2)), {}), task, [30])
+    assert after.levels == ((7,), (6,), (30,)), (
+        f"tiers (7,) and (6,) arrived during the full compaction of (4,), (3, 2): expected ((7,), (6,), (30,)), "
+        f"got {after.levels}"
+    )
+
+
+# Task 5: the compactor in the engine
+
+OpenDb = Callable[..., LsmStorage]
+
+
+@pytest.fixture
+def open_db(tmp_path: Path) -> Iterator[OpenDb]:
+    opened: list[LsmStorage] = []
+
+    def open_(compaction: CompactionOptions, **overrides: object) -> LsmStorage:
+        fields = {"target_sst_size": 256, "block_size": 64, "num_memtable_limit": 2, **overrides}
+        db = LsmStorage.open(tmp_path, options_for_day(5, compaction=compaction, **fields))
+        opened.append(db)
+        return db
+
+    yield open_
+    for db in reversed(opened):
+        with contextlib.suppress(Exception):
+            db.close()
+
+
+def load(db: LsmStorage, count: int, seed: int, keys: int = 100) -> dict[bytes, bytes]:
+    rng = random.Random(seed)
+    model: dict[bytes, bytes] = {}
+    for n in range(count):
+        key = b"key%03d" % rng.randrange(keys)
+        model[key] = b"value-%d" % n
+        db.put(key, model[key])
+    return model
+
+
+def live_ids(s: LsmStorageState) -> set[int]:
+    return {*s.l0_sstables, *(sst_id for run in s.levels for sst_id in run)}
+
+
+def files_on_disk(path: Path) -> set[int]:
+    return {int(p.stem) for p in path.iterdir() if re.fullmatch(r"\d+\.sst", p.name)}
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_the_tree_is_in_shape_after_a_heavy_load(open_db: OpenDb, strategy: str) -> None:
+    """After many flushes with inline compaction, the tree was not in the shape its strategy promises."""
+    options = STRATEGIES[strategy]
+    db = open_db(options)
+    load(db, 600, seed=7)
+    s = db.state
+    counts = [len(s.l0_sstables), *(len(run) for run in s.levels)]
+    if isinstance(options, TieredCompactionOptions):
+        assert s.l0_sstables == () and len(s.levels) < options.num_tiers, (
+            f"tiered: expected an empty L0 and fewer than {options.num_tiers} tiers, got SSTs per run {counts}"
+        )
+    elif isinstance(options, SimpleLeveledCompactionOptions):
+        counts += [0] * (options.max_levels + 1 - len(counts))
+        for upper in range(options.max_levels):
+            if upper == 0 and counts[0] < options.level0_file_num_compaction_trigger:
+                continue
+            assert counts[upper + 1] * 100 >= options.size_ratio_percent * counts[upper], (
+                f"simple leveled: L{upper} has too many files for the level below: SSTs per level {counts}"
+            )
+    else:
+        sizes = [sum(s.sstables[i].size for i in run) for run in s.levels]
+        assert counts[0] < options.level0_file_num_compaction_trigger, f"leveled: L0 is at its trigger: {counts}"
+        base = int(options.base_level_size_mb * MIB)
+        target = max(sizes[-1], base)
+        for number in range(len(sizes) - 1, 0, -1):
+            target = target // options.level_size_multiplier if target > base else 0
+            assert sizes[number - 1] <= target, (
+                f"leveled: L{number} holds {sizes[number - 1]} bytes over its target {target} (bytes per level {sizes})"
+            )
+
+
+@pytest.mark.day5_task5
+def test_compaction_bytes_are_counted_in_the_stats(open_db: OpenDb) -> None:
+    """stats() did not count the bytes that compactions wrote."""
+    db = open_db(STRATEGIES["leveled"])
+    load(db, 300, seed=3)
+    stats = db.stats()
+    assert stats["compaction_bytes_written"] > 0, f"300 writes with compaction: stats {show(stats)}"
+    flush_only = stats["flush_bytes_written"] / stats["user_bytes_written"]
+    assert stats["write_amplification"] > flush_only, (
+        f"write amplification {stats['write_amplification']:.2f} must count compactions on top of flushes "
+        f"({flush_only:.2f})"
+    )
+    db.force_flush()
+    before = db.stats()["compaction_bytes_written"]
+    db.force_full_compaction()
+    after = db.stats()
+    grew = after["compaction_bytes_written"] - before
+    assert grew == after["sst_bytes"], (
+        f"a full compaction rewrote the whole tree ({after['sst_bytes']} bytes), but compaction_bytes_written "
+        f"grew by {grew}"
+    )
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["simple", "tiered"])
+def test_compacted_input_files_are_deleted(open_db: OpenDb, tmp_path: Path, strategy: str) -> None:
+    """SST files that a compaction replaced stayed on disk, or a live SST's file disappeared."""
+    db = open_db(STRATEGIES[strategy])
+    load(db, 300, seed=11)
+    live, on_disk = live_ids(db.state), files_on_disk(tmp_path)
+    assert on_disk == live, (
+        f"{strategy}: the .sst files should be exactly the live SSTs {sorted(live)}; "
+        f"extra {sorted(on_disk - live)}, missing {sorted(live - on_disk)}"
+    )
+
+
+class RecordingDurability:
+    """Wraps the engine's durability layer and notes what the tree looked like at each compacted()."""
+
+    def __init__(self, db: LsmStorage, path: Path) -> None:
+        self.inner = db.durability
+        self.db = db
+        self.path = path
+        self.problems: list[str] = []
+        self.records: list[CompactionRecord] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def compacted(self, record: CompactionRecord, removed_ids: list[int]) -> None:
+        self.records.append(record)
+        if not isinstance(record, CompactionRecord):
+            self.problems.append(f"compacted() got {record!r}, not a CompactionRecord")
+            return
+        task = record.task
+        if isinstance(task, TieredCompactionTask):
+            inputs = {sst_id for tier in task.tiers for sst_id in tier}
+        else:
+            inputs = {*task.upper, *task.lower}
+        if set(removed_ids) != inputs:
+            self.problems.append(f"removed_ids {sorted(removed_ids)} are not the task's inputs {sorted(inputs)}")
+        gone = [i for i in (*removed_ids, *record.output) if not sst_path(self.path, i).exists()]
+        if gone:
+            self.problems.append(f"at compacted() the files of SSTs {gone} were already missing (task {task})")
+        unlisted = sorted(set(removed_ids) - live_ids(self.db.state))
+        if unlisted:
+            self.problems.append(f"the state no longer listed inputs {unlisted} before compacted() was called")
+        self.inner.compacted(record, removed_ids)
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["leveled", "tiered"])
+def test_each_compaction_is_recorded_before_the_state_changes_or_files_go(
+    open_db: OpenDb, tmp_path: Path, strategy: str
+) -> None:
+    """A compaction was not handed to the durability layer, or only after publishing or deleting its inputs."""
+    db = open_db(STRATEGIES[strategy])
+    recorder = RecordingDurability(db, tmp_path)
+    db.durability = recorder
+    load(db, 250, seed=13)
+    assert recorder.records, f"{strategy}: 250 writes compacted, but durability.compacted() was never called"
+    assert not any(r.full for r in recorder.records), "a compaction the controller asked for is not full=True"
+    db.force_flush()
+    count = len(recorder.records)
+    db.force_full_compaction()
+    assert len(recorder.records) == count + 1 and recorder.records[-1].full, (
+        "force_full_compaction must call durability.compacted() once, with a record whose full is True"
+    )
+    assert not recorder.problems, f"{strategy}: {recorder.problems[0]} ({len(recorder.problems)} problem(s))"
+
+
+@pytest.mark.day5_task5
+def test_no_published_state_lists_an_sst_whose_file_is_gone(
+    open_db: OpenDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction deleted its input files while the engine's state still listed them."""
+    db = open_db(STRATEGIES["simple"])
+    problems: list[str] = []
+    replace_state = db.replace_state
+
+    def checked(change: Callable[[LsmStorageState], LsmStorageState]) -> LsmStorageState:
+        missing = sorted(i for i in live_ids(db.state) if not sst_path(tmp_path, i).exists())
+        if missing:
+            problems.append(f"the state listed SSTs {missing}, whose files were already deleted")
+        return replace_state(change)
+
+    monkeypatch.setattr(db, "replace_state", checked)
+    load(db, 250, seed=17)
+    db.force_full_compaction()
+    assert db.stats()["compaction_bytes_written"] > 0, "250 writes with compaction never compacted"
+    assert not problems, problems[0]
+
+
+@pytest.mark.day5_task5
+def test_tombstones_are_gone_after_a_full_compaction(open_db: OpenDb) -> None:
+    """A full compaction into the bottom kept tombstones (or lost live keys)."""
+    db = open_db(STRATEGIES["leveled"])
+    model = load(db, 200, seed=19, keys=60)
+    for key in sorted(model)[::2]:
+        db.delete(key)
+        del model[key]
+    db.force_flush()
+    db.force_full_compaction()
+    s = db.state
+    entries = [
+        entry
+        for sst_id in live_ids(s)
+        for entry in collect(SsTableIterator.create_and_seek_to_first(s.sstables[sst_id]))
+    ]
+    tombstones = [key for key, value in entries if value is None]
+    assert not tombstones, f"after a full compaction no SST should hold a tombstone, found {show(tombstones)}"
+    assert sorted(entries) == sorted(model.items()), f"expected exactly the live keys {show(sorted(model.items()))}"
+
+
+@pytest.mark.day5_task5
+def test_full_compaction_works_without_a_compaction_strategy(open_db: OpenDb) -> None:
+    """force_full_compaction failed, or left L0 files, when the options ask for no compaction."""
+    db = open_db(NoCompaction())
+    model = load(db, 120, seed=23)
+    db.force_flush()
+    assert len(db.state.l0_sstables) > 2, "with NoCompaction every flush should stay in L0"
+    db.force_full_compaction()
+    s = db.state
+    assert s.l0_sstables == () and len(s.levels) == 1 and s.levels[0], (
+        f"expected every SST in L1, got L0 {s.l0_sstables} and levels {s.levels}"
+    )
+    assert list(db.scan()) == sorted(model.items()), "after the full compaction the scan must return every key"
+
+
+@pytest.mark.day5_task5
+def test_tiered_flushes_become_tiers(open_db: OpenDb) -> None:
+    """Under tiered compaction a flushed SST stayed in L0 instead of becoming the newest tier."""
+    db = open_db(TieredCompactionOptions(num_tiers=100))
+    db.put(b"a", b"1")
+    db.force_flush()
+    db.put(b"b", b"2")
+    db.force_flush()
+    s = db.state
+    assert s.l0_sstables == () and len(s.levels) == 2 and all(len(tier) == 1 for tier in s.levels), (
+        f"two flushes under tiered compaction (num_tiers=100): expected L0 () and two one-SST tiers, got L0 "
+        f"{s.l0_sstables} and tiers {s.levels}"
+    )
+    newest = s.sstables[s.levels[0][0]]
+    assert newest.first_key == b"b", "the newest flush must be the first tier"
+
+
+@pytest.mark.day5_task5
+def test_a_scan_survives_the_compaction_of_its_tables(open_db: OpenDb, tmp_path: Path) -> None:
+    """A scan broke, or changed, when compactions deleted the SST files it was reading."""
+    db = open_db(STRATEGIES["simple"])
+    snapshot = load(db, 200, seed=29, keys=80)
+    db.force_flush()
+    held = live_ids(db.state)
+    scan = db.scan()
+    first = [next(scan) for _ in range(5)]
+    for n in range(200):
+        db.put(b"key%03d" % (n % 80), b"later-%d" % n)
+    db.force_flush()
+    db.force_full_compaction()
+    assert not any(sst_path(tmp_path, i).exists() for i in held), "the compactions should have deleted every old SST"
+    rest = list(scan)
+    assert first + rest == sorted(snapshot.items()), (
+        f"a scan started before the compactions must return the data as it was: expected "
+        f"{show(sorted(snapshot.items()))}, got {show(first + rest)}"
+    )
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["leveled", "tiered"])
+def test_background_compaction_keeps_the_engine_correct_and_close_stops_it(open_db: OpenDb, strategy: str) -> None:
+    """With background work the engine returned wrong data, let flushes pile up, or left its thread running."""
+    options = STRATEGIES[strategy]
+    before = set(threading.enumerate())
+    db = open_db(options, background_work=True)
+    trigger = (
+        options.num_tiers
+        if isinstance(options, TieredCompactionOptions)
+        else options.level0_file_num_compaction_trigger
+    )
+    rng = random.Random(31)
+    model: dict[bytes, bytes] = {}
+    for n in range(300):
+        key = b"key%03d" % rng.randrange(80)
+        model[key] = b"value-%d" % n
+        db.put(key, model[key])
+        s = db.state
+        waiting = len(s.l0_sstables) + (len(s.levels) if isinstance(options, TieredCompactionOptions) else 0)
+        assert waiting <= STALL_FACTOR * trigger + 2, (
+            f"{strategy}: {waiting} flushed SSTs wait for compaction after write {n}; a writer should help "
+            f"compact once {STALL_FACTOR} x the trigger ({trigger}) are waiting"
+        )
+        if n % 50 == 49:
+            probe = rng.choice(sorted(model))
+            assert db.get(probe) == model[probe], f"{strategy}: get({probe!r}) after write {n} is wrong"
+    assert list(db.scan()) == sorted(model.items()), f"{strategy}: the scan after 300 writes is wrong"
+    db.close()
+    leftover = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leftover, f"{strategy}: close() must stop the background thread, but {leftover} still run"
+
+
+class HoldingDurability:
+    """Holds the first compaction of a background thread inside compacted() for a moment.
+
+    If the engine closes its durability layer while that compaction is still held,
+    close() did not wait for the background thread.
+    """
+
+    HOLD_SECONDS = 0.3
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.main = threading.current_thread()
+        self.inside = threading.Event()
+        self.finished = threading.Event()
+        self.release = threading.Event()
+        self.problems: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def compacted(self, record: CompactionRecord, removed_ids: list[int]) -> None:
+        hold = threading.current_thread() is not self.main and not self.inside.is_set()
+        if hold:
+            self.inside.set()
+            self.release.wait(self.HOLD_SECONDS)
+        self.inner.compacted(record, removed_ids)
+        if hold:
+            self.finished.set()
+
+    def close(self) -> None:
+        if self.inside.is_set() and not self.finished.is_set():
+            self.problems.append("the durability layer was closed while a background compaction was still running")
+        self.release.set()
+        self.inner.close()
+
+
+@pytest.mark.day5_task5
+def test_close_waits_for_a_background_compaction_in_progress(open_db: OpenDb) -> None:
+    """close() returned (and closed the durability layer) while the background thread was still compacting."""
+    options = STRATEGIES["leveled"]
+    db = open_db(options, background_work=True, num_memtable_limit=1)
+    holder = HoldingDurability(db.durability)
+    db.durability = holder
+    n = 0
+    while len(db.state.l0_sstables) < options.level0_file_num_compaction_trigger and not holder.inside.is_set():
+        db.put(b"key%04d" % n, b"value")
+        n += 1
+    assert holder.inside.wait(10), "with L0 at its trigger, the background thread never started a compaction"
+    db.close()
+    assert not holder.problems, holder.problems[0]
