@@ -66,8 +66,8 @@ class Durability(Protocol):
 class PlainDurability:
     """No write-ahead log and no manifest: only SSTables survive a reopen.
 
-    Recovery lists ``NNNNN.sst`` in the directory and puts them all in L0, newest
-    (highest id) first. That is exact for a database without compaction, which
+    Recovery removes temporary files left by a crash, lists ``NNNNN.sst`` in the
+    directory and puts them all in L0, newest (highest id) first. That is exact for a database without compaction, which
     is all that exists before day 5; day 6's manifest remembers the levels.
     """
 
@@ -80,6 +80,8 @@ class PlainDurability:
         from tinylsm.memtable import MemTable
         from tinylsm.sstable import SsTable
 
+        for leftover in self._directory.glob("*.tmp"):
+            leftover.unlink()  # a table whose writing a crash interrupted
         ids = sorted((int(m[1]) for name in os.listdir(self._directory) if (m := _SST_NAME.match(name))), reverse=True)
         tables = {sst_id: SsTable.open(sst_id, sst_path(self._directory, sst_id), self._block_cache) for sst_id in ids}
         next_id = (ids[0] + 1) if ids else 1

@@ -43,9 +43,16 @@ class FileObject:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], data: bytes) -> FileObject:
-        """Write ``data`` to a new file at ``path``, fsync it, and open it for reading."""
+        """Write ``data`` to a new file at ``path``, fsync it, and open it for reading.
+
+        The bytes go to ``path`` + ``.tmp`` first and are renamed into place once
+        fsynced, so a file of the final name is always complete: a crash midway
+        leaves only a temporary file, which recovery removes. (The new name is
+        durable once the directory is fsynced, which the durability layer does.)
+        """
         path = Path(path)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        temporary = path.with_name(path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             view = memoryview(data)
             while view:
@@ -53,6 +60,10 @@ class FileObject:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if path.exists():
+            temporary.unlink()
+            raise FileExistsError(f"{path} already exists")
+        os.replace(temporary, path)
         return cls.open(path)
 
     @classmethod

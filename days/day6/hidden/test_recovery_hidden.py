@@ -225,6 +225,12 @@ def check_order(events: list[Event], wal_on: bool) -> dict[str, list[str]]:
                 named(i, new_memtables, new_ssts, True, event)
                 memtables, ssts = new_memtables, new_ssts
                 last_manifest_step = i
+        elif event.kind == "replace" and event.target != "MANIFEST":
+            # A file written under a temporary name and renamed into place: its fsync
+            # counts for the new name, and the directory must be fsynced after the rename.
+            if event.name in fsynced_at:
+                fsynced_at[event.target] = i
+                fsynced_size[event.target] = fsynced_size[event.name]
         elif event.kind == "replace" and event.target == "MANIFEST":
             if event.name == "MANIFEST":
                 broken["rewrite"].append(f"MANIFEST was rewritten in place (step {i}), not through a temporary file")
