@@ -303,15 +303,19 @@ class LsmStorage:
             if self._closed:
                 return
             self._closed = True
-        if self._compactor is not None:
-            self._compactor.stop()
-        if self.options.enable_wal:
-            self.durability.sync()
-        else:
-            self._flush_everything()
-            sync_directory(self.path)
-        self.durability.close()
-        self._directory_lock.release()
+        try:
+            if self._compactor is not None:
+                self._compactor.stop()  # re-raises what a background compaction failed with
+        finally:
+            try:
+                if self.options.enable_wal:
+                    self.durability.sync()
+                else:
+                    self._flush_everything()
+                    sync_directory(self.path)
+            finally:
+                self.durability.close()
+                self._directory_lock.release()
         # END SOLUTION
 
     def _check_open(self) -> None:
