@@ -33,6 +33,7 @@ from pathlib import Path
 
 from checker.cli import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from checker.export import instructor_only
+from checker.tool import parse_arguments
 
 GRADEBOOK = "gradebook"
 CAUSE = re.compile(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")
@@ -149,10 +150,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run ``python -m checker grade-many``; the exit status."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
     course = Path(args.root).resolve()
     refusal = instructor_only(course, "grade-many")
     folder = Path(args.submissions)

@@ -34,9 +34,9 @@ from typing import Any
 from checker.benchmarks.baselines import BASELINES, missing_reason
 from checker.benchmarks.report import header_lines, machine, ratios, report_lines
 from checker.benchmarks.workloads import FULL_N, QUICK_N, WORKLOADS, Plan, progress_text
+from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -147,10 +147,9 @@ def _failed(report: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """Run the benchmark; see the module's docstring for the exit status."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         import tinylsm  # noqa: F401 - chooses the composition from TINYLSM_IMPL
     except ValueError as error:

@@ -26,9 +26,9 @@ from checker.grading import DayReport, book_reference, grade_day, report_as_dict
 from checker.mutants import load_mutants, run_mutant
 from checker.stubgen import outdated_stubs, write_stubs
 from checker.submission import assemble
+from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 TOOLS = {
     "simulate": ("simulate", "the compaction simulator (no disk)"),
@@ -221,10 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(f"checker.{TOOLS[argv[0]][0]}")
         return module.main(argv[1:])
     parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
         return args.handler(args)
     except UsageError as error:

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from checker.cli import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from checker.submission import COURSE_PARTS
+from checker.tool import parse_arguments
 
 RELEASE_PARTS = (
     "README.md",
@@ -382,10 +383,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run ``python -m checker export``; 0 when written, 1 when the release is not sound, 2 for usage."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
     course = Path(args.root).resolve()
     refusal = instructor_only(course, "export")
     if refusal:

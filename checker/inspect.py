@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checker.tool import parse_arguments
+
 EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
 
 # --- The formats, as the book's tables give them (little-endian throughout) ---
@@ -1146,10 +1148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """``python -m checker inspect FILE``: 0 when no damage is found, 1 when the file is damaged, 2 on usage."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     path = Path(args.file)
     try:
         data = path.read_bytes()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checker.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
@@ -250,10 +250,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run ``python -m checker replay``; 0 no divergence, 1 a divergence, 2 a log that cannot be read."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         import tinylsm  # chooses the composition, from TINYLSM_IMPL
     except ValueError as error:  # TINYLSM_IMPL names no composition

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from checker.course import load_days
+from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
@@ -66,7 +67,6 @@ HELP_COLUMN = 24
 DUMP_LIMIT = 20
 """SSTs ``dump`` lists per level unless ``--all`` is given."""
 COMPACTIONS = ("none", "simple", "tiered", "leveled")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _TASK_MESSAGE = re.compile(r"(day(\d+)\.task(\d+))\s*:?\s*(.*)", re.DOTALL)
 _SIZE = re.compile(r"(\d+)\s*([kKmM]?)(i?[bB])?")
@@ -917,10 +917,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run the shell; the exit status is 0, 1 (open failed, or a command failed) or 2 (usage)."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         import tinylsm  # chooses the composition, from TINYLSM_IMPL
     except ValueError as error:  # TINYLSM_IMPL names no composition

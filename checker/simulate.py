@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import tinylsm
+from checker.tool import EXIT_FAILED, EXIT_OK, parse_arguments
 from tinylsm.options import LeveledCompactionOptions, SimpleLeveledCompactionOptions, TieredCompactionOptions
 from tinylsm.state import LevelCompactionTask, SstInfo, TieredCompactionTask, TreeShape
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 MIB = 1 << 20
 KEY_BYTES = 8
@@ -589,10 +588,9 @@ def load_controller(strategy: Strategy, options: object) -> Controller:
 def main(argv: list[str]) -> int:
     """``python -m checker simulate STRATEGY [flags]``: 0 when the run ends well, 1 on a failure, 2 on usage."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return EXIT_USAGE if exit_.code else EXIT_OK
+    args = parse_arguments(parser, argv)
+    if isinstance(args, int):
+        return args
     strategy = STRATEGIES[args.strategy]
     options = strategy.options(**{field_name: getattr(args, field_name) for field_name in strategy.flags.values()})
     composition = tinylsm.COMPOSITION
