@@ -277,6 +277,8 @@ def shell_options(args: argparse.Namespace, present_days: set[int]) -> LsmStorag
         fields["compaction"] = strategies[args.compaction]()
     if args.no_wal:
         fields["enable_wal"] = False
+    if args.no_manifest:
+        fields["enable_manifest"] = False
     if args.target_sst_size is not None:
         fields["target_sst_size"] = args.target_sst_size
     if args.block_size is not None:
@@ -909,6 +911,11 @@ def _parser() -> argparse.ArgumentParser:
         "--compaction", choices=COMPACTIONS, help="compaction strategy (default: leveled once day 5 exists)"
     )
     parser.add_argument("--no-wal", action="store_true", help="no write-ahead log (sync then flushes the memtables)")
+    parser.add_argument(
+        "--no-manifest",
+        action="store_true",
+        help="no manifest (with --no-wal and --compaction none: the engine of days 1-4, before day 6 is written)",
+    )
     parser.add_argument("--target-sst-size", type=_size_argument, metavar="BYTES", help="SST and memtable size")
     parser.add_argument("--block-size", type=_size_argument, metavar="BYTES", help="block size inside an SST")
     parser.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands (';' between them), exit")
