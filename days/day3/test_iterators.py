@@ -7,35 +7,9 @@ from bisect import bisect_left
 import pytest
 
 from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
-from tinylsm.testkit import collect, show
+from tinylsm.testkit import ListIterator, collect, show
 
 Entries = list[tuple[bytes, bytes | None]]
-
-
-class ListIterator:
-    """A StorageIterator over a sorted list of entries; it fails loudly when misused."""
-
-    def __init__(self, entries: Entries) -> None:
-        self.entries = entries
-        self.position = 0
-
-    def key(self) -> bytes:
-        assert self.is_valid(), "key() was called on a child iterator that is not valid"
-        return self.entries[self.position][0]
-
-    def value(self) -> bytes | None:
-        assert self.is_valid(), "value() was called on a child iterator that is not valid"
-        return self.entries[self.position][1]
-
-    def is_valid(self) -> bool:
-        return self.position < len(self.entries)
-
-    def next(self) -> None:
-        assert self.is_valid(), "next() was called on a child iterator that is not valid"
-        self.position += 1
-
-    def num_active_iterators(self) -> int:
-        return 1
 
 
 class Table:

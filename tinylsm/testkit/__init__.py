@@ -45,6 +45,32 @@ def show(value: object) -> str:
     return text
 
 
+class ListIterator:
+    """A StorageIterator over a sorted list of entries; it fails loudly when misused."""
+
+    def __init__(self, entries: list[tuple[bytes, bytes | None]]) -> None:
+        self.entries = entries
+        self.position = 0
+
+    def key(self) -> bytes:
+        assert self.is_valid(), "key() was called on a child iterator that is not valid"
+        return self.entries[self.position][0]
+
+    def value(self) -> bytes | None:
+        assert self.is_valid(), "value() was called on a child iterator that is not valid"
+        return self.entries[self.position][1]
+
+    def is_valid(self) -> bool:
+        return self.position < len(self.entries)
+
+    def next(self) -> None:
+        assert self.is_valid(), "next() was called on a child iterator that is not valid"
+        self.position += 1
+
+    def num_active_iterators(self) -> int:
+        return 1
+
+
 def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
     """Every remaining ``(key, value)`` of a ``StorageIterator``, advancing it to the end."""
     entries = []

@@ -10,39 +10,13 @@ from hypothesis import strategies as st
 
 from tinylsm.errors import LsmError
 from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
-from tinylsm.testkit import collect, show
+from tinylsm.testkit import ListIterator, collect, show
 
 Entries = list[tuple[bytes, bytes | None]]
 
 keys = st.lists(st.sampled_from(b"abcd"), min_size=1, max_size=2).map(bytes)
 # Each child is a set of keys, each either a value or a tombstone; values name their child.
 children = st.lists(st.dictionaries(keys, st.booleans(), max_size=15), max_size=7)
-
-
-class ListIterator:
-    """A StorageIterator over sorted entries; misuse fails the test with a clear message."""
-
-    def __init__(self, entries: Entries) -> None:
-        self.entries = entries
-        self.position = 0
-
-    def key(self) -> bytes:
-        assert self.is_valid(), "key() was called on a child iterator that is not valid"
-        return self.entries[self.position][0]
-
-    def value(self) -> bytes | None:
-        assert self.is_valid(), "value() was called on a child iterator that is not valid"
-        return self.entries[self.position][1]
-
-    def is_valid(self) -> bool:
-        return self.position < len(self.entries)
-
-    def next(self) -> None:
-        assert self.is_valid(), "next() was called on a child iterator that is not valid"
-        self.position += 1
-
-    def num_active_iterators(self) -> int:
-        return 1
 
 
 class DiskError(Exception):
