@@ -108,7 +108,8 @@ def run_mutant(root: Path, mutant: Mutant, grading: Grading, *, find_all: bool =
         run = run_pytest(
             root,
             [f"days/day{mutant.day}"],
-            {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}"},
+            # A mutant fails tests on purpose: their operation logs are of no use to anyone.
+            {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}", "TINYLSM_REPLAY_DIR": scratch},
             test_timeout=grading.test_timeout,
             stop_at_first_failure=not find_all,
         )

@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from checker.course import Day, load_days
 
 ROOT = Path(__file__).resolve().parent.parent
+REPLAY_DIR = tempfile.mkdtemp(prefix="tinylsm-replays-")
 
 
 def available_days() -> list[Day]:
@@ -21,6 +23,7 @@ def available_days() -> list[Day]:
 def run(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 900):
     """Run a command with this interpreter's environment plus ``env``; never raises on failure."""
     full_env = {key: value for key, value in os.environ.items() if not key.startswith("TINYLSM_")}
+    full_env["TINYLSM_REPLAY_DIR"] = REPLAY_DIR  # failing runs of the stubs must not litter the course
     full_env.update(env or {})
     return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
 
