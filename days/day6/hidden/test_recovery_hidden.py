@@ -296,13 +296,17 @@ def order_violations(tmp_path_factory: pytest.TempPathFactory, rule: str) -> lis
     return _ORDER_RESULTS["leveled"][rule]
 
 
+def assert_in_order(tmp_path_factory: pytest.TempPathFactory, rule: str) -> None:
+    broken = order_violations(tmp_path_factory, rule)
+    assert not broken, f"{len(broken)} violations, e.g.: " + "; ".join(broken[:2])
+
+
 @pytest.mark.day6_task3
 def test_freeze_syncs_the_old_wal_and_creates_the_new_one_before_recording_it(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """A freeze recorded the new memtable before the old WAL was fsynced, or before the new WAL was durable."""
-    broken = order_violations(tmp_path_factory, "freeze")
-    assert not broken, f"{len(broken)} violations, e.g.: " + "; ".join(broken[:2])
+    assert_in_order(tmp_path_factory, "freeze")
 
 
 @pytest.mark.day6_task3
@@ -310,8 +314,7 @@ def test_sstable_and_directory_are_synced_before_the_manifest_names_the_table(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """The manifest named an SSTable before the file and then the directory were fsynced."""
-    broken = order_violations(tmp_path_factory, "sst")
-    assert not broken, f"{len(broken)} violations, e.g.: " + "; ".join(broken[:2])
+    assert_in_order(tmp_path_factory, "sst")
 
 
 @pytest.mark.day6_task3
@@ -319,8 +322,7 @@ def test_files_are_deleted_only_after_the_manifest_stops_naming_them(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """A WAL or an SSTable was deleted while the fsynced manifest still named it as live."""
-    broken = order_violations(tmp_path_factory, "delete")
-    assert not broken, f"{len(broken)} violations, e.g.: " + "; ".join(broken[:2])
+    assert_in_order(tmp_path_factory, "delete")
 
 
 @pytest.mark.day6_task3
@@ -328,8 +330,7 @@ def test_manifest_is_replaced_by_a_synced_temporary_file_then_the_directory_is_s
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """The manifest was rewritten in place, or an unsynced file renamed over it, or the directory not fsynced after."""
-    broken = order_violations(tmp_path_factory, "rewrite")
-    assert not broken, f"{len(broken)} violations, e.g.: " + "; ".join(broken[:2])
+    assert_in_order(tmp_path_factory, "rewrite")
 
 
 # ----------------------------------------------------------------------------- options between opens
