@@ -90,6 +90,14 @@ def test_decode_of_garbage_raises_corruption_error() -> None:
         Block.decode(b"\xff\xff")
 
 
+@pytest.mark.day1_task2
+def test_a_verified_decode_gives_the_same_entries_and_still_checks_the_count() -> None:
+    got = collect(BlockIterator.create_and_seek_to_first(Block.decode(build(FRUIT).encode(), verified=True)))
+    assert got == FRUIT, f"decode(raw, verified=True) should give back {show(FRUIT)}, got {show(got)}"
+    with pytest.raises(CorruptionError):
+        Block.decode(b"\xff\xff", verified=True)  # a checksum cannot make an impossible count possible
+
+
 @pytest.mark.day1_task3
 def test_iterating_from_first_visits_keys_in_ascending_order() -> None:
     iterator = BlockIterator.create_and_seek_to_first(build(FRUIT))

@@ -167,6 +167,9 @@ class SsTable:
     def read_block(self, block_idx: int) -> Block:
         """Read block ``block_idx`` from disk, check it and decode it. O(block size).
 
+        A block whose checksum matched is decoded as ``verified``: the checksum has
+        already vouched for every byte, so the entry walk would only repeat it.
+
         Counts one ``blocks_read``. Damage raises ``CorruptionError`` naming the file
         and the block; an index outside ``0..num_blocks()-1`` raises ``IndexError``.
         """

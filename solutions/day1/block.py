@@ -127,11 +127,14 @@ class Block:
         # END SOLUTION
 
     @classmethod
-    def decode(cls, raw: bytes) -> Block:
+    def decode(cls, raw: bytes, *, verified: bool = False) -> Block:
         """Read a block written by ``encode``; damaged bytes raise ``CorruptionError``.
 
         Every entry is checked once to lie exactly between its offset and the next,
-        so that iterating the block later cannot fail. O(n).
+        so that iterating the block later cannot fail. O(n). ``verified=True`` says
+        that the caller has already matched ``raw`` against a checksum (day 7): the
+        bytes are the ones a builder wrote, so only the count and the offsets are
+        read, without walking the entries.
         """
         # BEGIN SOLUTION day1.task2
         raw = bytes(raw)
@@ -143,7 +146,8 @@ class Block:
             raise CorruptionError(f"block of {len(raw)} bytes cannot hold {count} entries")
         offsets = list(struct.unpack_from(f"<{count}H", raw, data_end))
         data = raw[:data_end]
-        _check_entries(data, offsets)
+        if not verified:
+            _check_entries(data, offsets)
         return cls(data, offsets)
         # END SOLUTION
 
