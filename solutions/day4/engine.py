@@ -36,6 +36,7 @@ from tinylsm.state import LsmStorageState
 import dataclasses
 from bisect import bisect_left
 
+from tinylsm.block import BlockIterator
 from tinylsm.files import sst_path, sync_directory
 from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
 from tinylsm.lookup import ABSENT, Absent
@@ -196,17 +197,17 @@ class LsmStorage:
         if start is not None and stop is not None and start > stop:
             return iter(())
         state = self._state
-        memtables = MergeIterator.create(
+        memtables = _merge(
             [
                 memtable.scan(start, stop, include_start=include_start, include_stop=include_stop)
                 for memtable in (state.memtable, *state.imm_memtables)
             ]
         )
         tables = state.sstables
-        l0 = MergeIterator.create(
+        l0 = _merge(
             [_seek(tables[sst_id], start) for sst_id in state.l0_sstables if _overlaps(tables[sst_id], start, stop)]
         )
-        levels = MergeIterator.create(
+        levels = _merge(
             [
                 ConcatIterator.create_and_seek_to_key(
                     [tables[sst_id] for sst_id in level], start or b"", SsTableIterator.create_and_seek_to_key
@@ -214,7 +215,7 @@ class LsmStorage:
                 for level in state.levels
             ]
         )
-        merged = TwoMergeIterator.create(memtables, TwoMergeIterator.create(l0, levels))
+        merged = _two_merge(memtables, _two_merge(l0, levels))
         return _live_entries(merged, start, include_start, stop, include_stop)
         # END SOLUTION
 
@@ -376,13 +377,38 @@ def _check_value(value: object) -> None:
 
 
 def _table_get(table: SsTable, key: bytes) -> bytes | Absent | None:
-    """The entry for ``key`` in one table: a value, a tombstone (None) or ABSENT."""
+    """The entry for ``key`` in one table: a value, a tombstone (None) or ABSENT.
+
+    Only one block can hold ``key``: the first whose last key is ``>= key``. It exists
+    because ``may_contain`` has checked ``key <= table.last_key``, so one block seek
+    does the work of an ``SsTableIterator`` without building one.
+    """
     if not table.may_contain(key):
         return ABSENT
-    iterator = SsTableIterator.create_and_seek_to_key(table, key)
+    block = table.read_block_cached(table.find_block_idx(key))
+    iterator = BlockIterator.create_and_seek_to_key(block, key)
     if iterator.is_valid() and iterator.key() == key:
         return iterator.value()
     return ABSENT
+
+
+def _merge(iters: list[StorageIterator]) -> StorageIterator:
+    """One iterator over ``iters`` (newest first), with no merge layer where none is needed.
+
+    An iterator that starts out invalid stays invalid, so it is left out; a single
+    survivor is returned as it is, sparing every ``next()`` a layer of calls.
+    """
+    live = [iterator for iterator in iters if iterator.is_valid()]
+    return live[0] if len(live) == 1 else MergeIterator.create(live)
+
+
+def _two_merge(newer: StorageIterator, older: StorageIterator) -> StorageIterator:
+    """``newer`` over ``older``, or the one that has entries when the other has none."""
+    if not older.is_valid():
+        return newer
+    if not newer.is_valid():
+        return older
+    return TwoMergeIterator.create(newer, older)
 
 
 def _overlaps(table: SsTable, start: bytes | None, stop: bytes | None) -> bool:
