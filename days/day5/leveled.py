@@ -11,8 +11,10 @@ lands below older data.
 
 Priorities: L0 first, once it has ``level0_file_num_compaction_trigger`` files.
 Otherwise the level whose size is furthest over its target (ratio > 1; a level
-with data but no target counts as infinitely over) gives its oldest SST (the
-smallest id) to a merge with the SSTs it overlaps one level down.
+with data but no target counts as infinitely over) gives one SST to a merge with
+the SSTs it overlaps one level down: the SST whose merge rewrites the fewest bytes
+below per byte it moves (RocksDB's ``kMinOverlappingRatio``), the oldest (smallest
+id) on a tie.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class LeveledController:
     def generate_task(self, shape: TreeShape) -> LevelCompactionTask | None:
         """The next compaction to run, or ``None`` when every level is within its target.
 
-        O(levels + SSTs of the two levels involved).
+        O(levels + u * l) for the u and l SSTs of the two levels involved.
         """
         raise NotImplementedError("day5.task4: LeveledController.generate_task — see book: Day 5, Task 4")
 

@@ -239,13 +239,14 @@ def test_leveled_l0_goes_straight_to_the_base_level() -> None:
 
 
 @pytest.mark.day5_task4
-def test_leveled_level_over_target_gives_its_oldest_sst_and_the_overlapping_ones_below() -> None:
+def test_leveled_level_over_target_gives_the_sst_that_overlaps_least_below() -> None:
     l3, l4 = l3_l4()
     task = LeveledController(LEVELED).generate_task(leveled_shape([], [], [], l3, l4))
-    want = LevelCompactionTask(upper_level=3, upper=(12,), lower_level=4, lower=(1, 2, 3), is_bottom=True)
+    want = LevelCompactionTask(upper_level=3, upper=(13,), lower_level=4, lower=(4,), is_bottom=True)
     assert task == want, (
-        "L3 holds 1 MiB against a 768 KiB target: its oldest SST is 12 (keys d..g), which overlaps L4's "
-        f"1 (a..d), 2 (e..f) and 3 (g..j) but not 4 (k..z); expected {want}, got {task}"
+        "L3 holds 1 MiB against a 768 KiB target. Merging each of its 256 KiB SSTs would rewrite, in L4: "
+        "15 (a..c) 768 KiB, 12 (d..g) 2,304 KiB, 17 (h..m) 1,536 KiB, 13 (n..r) 768 KiB; 15 and 13 tie at 3 bytes "
+        f"below per byte moved, and 13 is older (smaller id): expected {want}, got {task}"
     )
 
 
@@ -256,7 +257,7 @@ def test_leveled_apply_result_keeps_the_lower_level_in_key_order() -> None:
     shape = leveled_shape([], [], [], l3, l4)
     task = controller.generate_task(shape)
     assert task is not None, "L3 over its target must be compacted (see the test above)"
-    outputs = {30: info(30, 900 * KIB, b"a", b"e"), 31: info(31, 900 * KIB, b"f", b"j")}
+    outputs = {30: info(30, 512 * KIB, b"k", b"p"), 31: info(31, 512 * KIB, b"q", b"z")}
     after = controller.apply_result(TreeShape(shape.l0, shape.levels, {**shape.ssts, **outputs}), task, [30, 31])
-    want = ((), (), (15, 17, 13), (30, 31, 4))
+    want = ((), (), (15, 12, 17), (1, 2, 3, 30, 31))
     assert after.levels == want, f"expected levels {show(want)}, got {show(after.levels)}"

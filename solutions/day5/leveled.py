@@ -11,8 +11,10 @@ lands below older data.
 
 Priorities: L0 first, once it has ``level0_file_num_compaction_trigger`` files.
 Otherwise the level whose size is furthest over its target (ratio > 1; a level
-with data but no target counts as infinitely over) gives its oldest SST (the
-smallest id) to a merge with the SSTs it overlaps one level down.
+with data but no target counts as infinitely over) gives one SST to a merge with
+the SSTs it overlaps one level down: the SST whose merge rewrites the fewest bytes
+below per byte it moves (RocksDB's ``kMinOverlappingRatio``), the oldest (smallest
+id) on a tie.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class LeveledController:
     def generate_task(self, shape: TreeShape) -> LevelCompactionTask | None:
         """The next compaction to run, or ``None`` when every level is within its target.
 
-        O(levels + SSTs of the two levels involved).
+        O(levels + u * l) for the u and l SSTs of the two levels involved.
         """
         # BEGIN SOLUTION day5.task4
         options = self.options
@@ -79,12 +81,13 @@ class LeveledController:
                 best_ratio, best_level = ratio, index + 1
         if best_level == 0:
             return None
-        oldest = min(levels[best_level - 1])
+        lower = levels[best_level]
+        chosen = min(levels[best_level - 1], key=lambda sst_id: (_overlap_ratio(shape, sst_id, lower), sst_id))
         return LevelCompactionTask(
             upper_level=best_level,
-            upper=(oldest,),
+            upper=(chosen,),
             lower_level=best_level + 1,
-            lower=_overlapping(shape, (oldest,), levels[best_level]),
+            lower=_overlapping(shape, (chosen,), lower),
             is_bottom=best_level + 1 == options.max_levels,
         )
         # END SOLUTION
@@ -122,6 +125,11 @@ def _overlapping(shape: TreeShape, upper: tuple[int, ...], lower: tuple[int, ...
     first = min(shape.ssts[i].first_key for i in upper)
     last = max(shape.ssts[i].last_key for i in upper)
     return tuple(i for i in lower if shape.ssts[i].first_key <= last and shape.ssts[i].last_key >= first)
+
+
+def _overlap_ratio(shape: TreeShape, sst_id: int, lower: tuple[int, ...]) -> float:
+    """The bytes of ``lower`` that merging ``sst_id`` down rewrites, per byte of ``sst_id``."""
+    return shape.size_of(_overlapping(shape, (sst_id,), lower)) / max(shape.ssts[sst_id].size, 1)
 
 
 # END SOLUTION

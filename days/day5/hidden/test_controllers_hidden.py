@@ -393,14 +393,30 @@ def test_leveled_the_level_furthest_over_its_target_goes_first() -> None:
 
 
 @pytest.mark.day5_task4
-def test_leveled_oldest_sst_is_the_smallest_id_wherever_it_sits() -> None:
-    """Leveled compaction did not choose the upper level's oldest SST (the smallest id)."""
+def test_leveled_a_tie_goes_to_the_oldest_sst_wherever_it_sits() -> None:
+    """Among SSTs with equal overlap ratios, leveled compaction did not choose the oldest (the smallest id)."""
     l3 = [info(19, 256 * KIB, b"a", b"c"), info(18, 256 * KIB, b"d", b"g"), info(17, 256 * KIB, b"h", b"m")]
     l3.append(info(9, 256 * KIB, b"n", b"r"))
     l4 = [info(1, 1536 * KIB, b"a", b"m"), info(2, 1536 * KIB, b"n", b"z")]
     task = leveled().generate_task(leveled_shape([], [], [], l3, l4))
     want = LevelCompactionTask(3, (9,), 4, (2,), True)
-    assert task == want, f"L3 over its target, SST 9 (keys n..r) is its oldest: expected {want}, got {task}"
+    assert task == want, (
+        f"L3 over its target, every SST would rewrite 1,536 KiB below, and SST 9 (keys n..r) is the oldest: "
+        f"expected {want}, got {task}"
+    )
+
+
+@pytest.mark.day5_task4
+def test_leveled_overlap_is_weighed_against_the_sst_own_size() -> None:
+    """Leveled did not choose the SST with the fewest bytes rewritten below *per byte it moves down*."""
+    l3 = [info(6, 700 * KIB, b"a", b"c"), info(5, 200 * KIB, b"m", b"p")]
+    l4 = [info(1, 2 * MIB, b"a", b"h"), info(2, MIB, b"i", b"z")]
+    task = leveled().generate_task(leveled_shape([], [], [], l3, l4))
+    want = LevelCompactionTask(3, (6,), 4, (1,), True)
+    assert task == want, (
+        "L3 over its target: SST 6 (700 KiB) would rewrite 2 MiB below, 2.9 bytes per byte moved; SST 5 (200 KiB) "
+        f"would rewrite 1 MiB, 5.1 bytes per byte. Expected the lower ratio, {want}; got {task}"
+    )
 
 
 @pytest.mark.day5_task4
