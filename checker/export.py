@@ -8,8 +8,10 @@ grading away: the README, licence, ``pyproject.toml``, ``conftest.py``, the core
 (``tinylsm/``), the checker (without the mutant catalogue), the days with their
 stubs and visible tests (without ``hidden/``), the book's sources and the
 notebooks. The reference solutions, the course's own test suite, CI and the
-instructors' pages stay out; a link to a page that stays out is rewritten as
-plain text. Every day in a release is the student's: the checker grades the
+instructors' pages stay out; so does every part of a Markdown page between
+``<!-- instructors-only -->`` and ``<!-- end instructors-only -->`` (the README's
+commands for the course's tests, the book's instructor section), and a link to a
+page that stays out is rewritten as plain text. Every day in a release is the student's: the checker grades the
 visible tests and says that the hidden ones run at grading, and the instructor
 commands (mutants, stubs, export, grade-many) say that they are not available.
 
@@ -58,8 +60,13 @@ RELEASE_PARTS = (
 )
 """What a student release takes from the course (parts the course lacks are skipped)."""
 
-RELEASE_LEFT_OUT = ("days/*/hidden", "checker/mutants")
-"""Folders inside the release's parts that stay out: the hidden tests and the mutant catalogue."""
+RELEASE_LEFT_OUT = ("days/*/hidden", "checker/mutants", "book/src/instructors.md")
+"""What stays out from inside the release's parts: the hidden tests, the mutant catalogue, the instructor guide."""
+
+INSTRUCTORS_ONLY = re.compile(
+    r"^<!-- instructors-only -->\n.*?^<!-- end instructors-only -->\n", re.MULTILINE | re.DOTALL
+)
+"""A region of a Markdown page that only instructors' copies of the course keep."""
 
 AUTOGRADER_PARTS = (*COURSE_PARTS, "README.md", "LICENSE")
 """What the autograder bundles: what grading needs, and the files ``pip install`` reads."""
@@ -282,7 +289,8 @@ def export_student(course: Path, destination: Path) -> list[Path]:
     for relative in files:
         if relative.suffix == ".md":
             page = destination / relative
-            page.write_text(rewrite_left_out_links(page.read_text(encoding="utf-8"), page, destination, course))
+            text = INSTRUCTORS_ONLY.sub("", page.read_text(encoding="utf-8"))
+            page.write_text(rewrite_left_out_links(text, page, destination, course))
     for part in RELEASE_PARTS:  # a part that is an empty folder (notebooks/, at first) is still there
         if (course / part).is_dir():
             (destination / part).mkdir(exist_ok=True)

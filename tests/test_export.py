@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from checker.cli import TOOLS
+from checker.export import INSTRUCTORS_ONLY as INSTRUCTORS_ONLY_REGION
 from tests.helpers import ROOT, checker, run
 
 REFERENCE_DAY1 = ROOT / "solutions" / "day1" / "block.py"
@@ -89,13 +90,22 @@ def test_nothing_in_the_release_points_at_what_a_student_does_not_have(release: 
         assert not named, f"{name} names hidden files {named}"
 
 
-def test_only_the_link_to_the_instructors_page_changes_in_the_readme(release: Path) -> None:
-    course = (ROOT / "README.md").read_text().splitlines()
-    exported = (release / "README.md").read_text().splitlines()
-    changed = [(old, new) for old, new in zip(course, exported, strict=True) if old != new]
-    assert bool(changed) == any("](CONTRIBUTING.md)" in line for line in course)
-    assert all("](CONTRIBUTING.md)" in old for old, _ in changed), changed
-    assert all("CONTRIBUTING.md (an instructors' page, not part of this release)" in new for _, new in changed)
+def test_the_readme_loses_its_instructors_only_regions_and_nothing_else(release: Path) -> None:
+    course = (ROOT / "README.md").read_text()
+    exported = (release / "README.md").read_text()
+    assert "<!-- instructors-only -->" in course, "the course README marks what only instructors keep"
+    assert exported == INSTRUCTORS_ONLY_REGION.sub("", course)
+    assert "pytest tests" not in exported, "a release has no tests/ folder: its README must not tell students to run it"
+    assert "instructors-only" not in exported
+
+
+def test_the_release_book_builds_without_the_instructor_guide(release: Path, tmp_path: Path) -> None:
+    assert not (release / "book" / "src" / "instructors.md").exists(), "the instructor guide was exported"
+    assert "instructors.md" not in (release / "book" / "src" / "SUMMARY.md").read_text()
+    mdbook = shutil.which("mdbook") or shutil.which("mdbook", path=str(Path(sys.executable).parent))
+    assert mdbook, "mdbook is not installed: pip install -e '.[dev]' provides it"
+    completed = run([mdbook, "build", str(release / "book"), "-d", str(tmp_path / "html")], timeout=120)
+    assert completed.returncode == 0 and "WARN" not in completed.stderr, completed.stderr
 
 
 def test_the_release_imports_its_own_package(release: Path) -> None:
