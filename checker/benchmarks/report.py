@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from checker.benchmarks.baselines import BASELINES, baseline_version
-from checker.benchmarks.workloads import MB, WORKLOADS
+from checker.benchmarks.workloads import MB, RSS_LIMIT, WORKLOADS
 
 Report = dict[str, Any]
 
@@ -301,8 +301,8 @@ def amplification_lines(report: Report) -> list[str]:
 
 
 def memory_lines(report: Report) -> list[str]:
-    """Peak RSS of each engine's process, and the RSS-flat check."""
-    rows = []
+    """Peak RSS of each engine's process, the RSS-flat check and, after a 1 GiB load, the peak against its target."""
+    rows, targets = [], []
     for name, engine in {"tinylsm": report["tinylsm"], **report["baselines"]}.items():
         if engine.get("status") != "measured":
             continue
@@ -317,22 +317,38 @@ def memory_lines(report: Report) -> list[str]:
                 mebibytes(rss.get("rss_at_quarter")),
                 mebibytes(rss.get("rss_at_half")),
                 mebibytes(rss.get("rss_at_end")),
+                mebibytes(rss.get("peak_rss")),
                 "n/a" if flat is None else ("flat" if flat else "grows"),
             ]
         )
+        if "within_rss_limit" in rss:
+            verdict = "met" if rss["within_rss_limit"] else "not met"
+            targets.append(f"{name} {mebibytes(rss['peak_rss'])} ({verdict})")
     if not rows:
         return []
     entries = report["plan"]["rss_entries"]
-    headers = ["engine", "peak RSS", "harness RSS", f"RSS at 1/4 of {entries:,}", "at 1/2", "at the end", "RSS check"]
+    headers = [
+        "engine",
+        "peak RSS",
+        "harness RSS",
+        f"RSS at 1/4 of {entries:,}",
+        "at 1/2",
+        "at the end",
+        "peak",
+        "RSS check",
+    ]
     criterion = next(
         (e["workloads"]["rss"]["criterion"] for e in [report["tinylsm"]] if "rss" in e.get("workloads", {})), ""
     )
-    return [
+    lines = [
         *markdown_table(headers, rows),
         "peak RSS: the engine's process over every workload (harness RSS: its keys before any engine opened);",
-        f"RSS at 1/4 and at the end: a load of {entries:,} entries in a fresh process; {criterion}",
+        f"RSS at 1/4, 1/2, the end and the peak: a load of {entries:,} entries in a fresh process; {criterion}",
         "(caches and memtables still filling up count as growth: a small load shows their warm-up, a full run less)",
     ]
+    if targets:
+        lines.append(f"target: a peak of at most {RSS_LIMIT >> 20} MiB while loading 1 GiB: " + ", ".join(targets))
+    return lines
 
 
 def report_lines(report: Report) -> list[str]:

@@ -51,6 +51,12 @@ RECOVERY_ENTRIES = 15_000
 """1.74 MB of entries: less than one 2 MiB memtable, so that all of it is recovered from the WAL."""
 RSS_ENTRIES = 100_000
 """Entries loaded by the memory check in --quick: 11.6 MB, within a minute's budget for five engines."""
+RSS_FULL_BYTES = 1 << 30
+"""A full run's memory check loads 1 GiB of keys and values (9,256,396 entries)."""
+RSS_LIMIT = 256 << 20
+"""The course's target: an engine loading 1 GiB peaks at no more than 256 MiB of resident memory."""
+RSS_CHUNK = 65_536
+"""The memory check makes its keys this many at a time: the harness holds 1 MiB of keys, not the whole load's."""
 RSS_FLAT_FRACTION = 0.25
 """RSS is flat when it grows by less than this fraction of the bytes loaded between 1/4 and the end."""
 
@@ -109,8 +115,14 @@ class Plan:
 
     @property
     def rss_entries(self) -> int:
-        """Entries loaded by the memory check: N in a full run; in --quick 100,000 (or 10 N if that is less)."""
-        return min(RSS_ENTRIES, 10 * self.n) if self.quick else self.n
+        """Entries loaded by the memory check.
+
+        A full run at the default N or more loads 1 GiB (or N entries, if more); a
+        full run at a smaller N loads N; --quick loads 100,000 (or 10 N if that is less).
+        """
+        if self.quick:
+            return min(RSS_ENTRIES, 10 * self.n)
+        return max(self.n, -(-RSS_FULL_BYTES // ENTRY_BYTES)) if self.n >= FULL_N else self.n
 
     def describe(self) -> dict[str, Any]:
         """Every size, for the report and the JSON."""
@@ -526,10 +538,14 @@ def write_then_die(engine: Engine, path: Path, entries: int, seed: int) -> None:
 
 
 def rss_growth(engine: Engine, plan: Plan, root: Path) -> Result:
-    """Load ``plan.rss_entries`` entries, sampling resident memory before, at 1/4, at 1/2 and at the end (settled)."""
+    """Load ``plan.rss_entries`` entries, sampling resident memory before, at 1/4, at 1/2 and at the end (settled).
+
+    The keys are made ``RSS_CHUNK`` at a time from one seeded generator, so that the
+    process's peak RSS is the engine's, not a list of every key.
+    """
     entries = plan.rss_entries
-    keys = Keys(plan.seed + 7, entries)
-    blob, values = keys.blob, keys.values
+    rng = random.Random(plan.seed + 7)
+    values = [rng.randbytes(VALUE_SIZE) for _ in range(VALUE_POOL)]
     before = process.current_rss()
     path = root / "rss"
     path.mkdir(parents=True)
@@ -539,9 +555,12 @@ def rss_growth(engine: Engine, plan: Plan, root: Path) -> Result:
     start = time.perf_counter()
     done = 0
     for mark, name in ((entries // 4, "rss_at_quarter"), (entries // 2, "rss_at_half"), (entries, "")):
-        for i in range(done, mark):
-            put(blob[i << 4 : (i + 1) << 4], values[i & MASK])
-        done = mark
+        while done < mark:
+            size = min(RSS_CHUNK, mark - done)
+            blob = rng.randbytes(KEY_SIZE * size)
+            for i in range(size):
+                put(blob[i << 4 : (i + 1) << 4], values[(done + i) & MASK])
+            done += size
         if name:
             samples[name] = process.current_rss()
     engine.settle()
@@ -552,7 +571,10 @@ def rss_growth(engine: Engine, plan: Plan, root: Path) -> Result:
     at_quarter = samples["rss_at_quarter"]
     result = measured(entries, seconds, rss_before_open=before, **samples, rss_at_end=at_end)
     between = (entries - entries // 4) * ENTRY_BYTES
-    result.update(data_bytes=entries * ENTRY_BYTES, data_bytes_between=between, peak_rss=process.peak_rss())
+    peak = process.peak_rss()
+    result.update(data_bytes=entries * ENTRY_BYTES, data_bytes_between=between, peak_rss=peak)
+    if entries * ENTRY_BYTES >= RSS_FULL_BYTES:
+        result.update(rss_limit=RSS_LIMIT, within_rss_limit=peak <= RSS_LIMIT)
     if at_quarter is None or at_end is None:
         result.update(flat=None, criterion="n/a: this system does not report the current RSS")
     else:
