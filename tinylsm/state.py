@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +33,17 @@ class LsmStorageState:
     l0_sstables: tuple[int, ...] = ()
     levels: tuple[tuple[int, ...], ...] = ()
     sstables: Mapping[int, SsTable] = field(default_factory=dict)
+
+    @cached_property
+    def level_last_keys(self) -> tuple[list[bytes], ...]:
+        """For each level, the ``last_key`` of each of its SSTs, in the level's order.
+
+        A point lookup finds the one SST of a level that may hold a key with
+        ``bisect_left(state.level_last_keys[i], key)``: a search over a plain list,
+        without a key function. Built on first use, once per state. O(SSTs).
+        """
+        tables = self.sstables
+        return tuple([tables[sst_id].last_key for sst_id in level] for level in self.levels)
 
 
 @dataclass(frozen=True)

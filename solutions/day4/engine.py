@@ -166,8 +166,8 @@ class LsmStorage:
             found = _table_get(tables[sst_id], key)
             if found is not ABSENT:
                 return found
-        for level in state.levels:
-            index = bisect_left(level, key, key=lambda sst_id: tables[sst_id].last_key)
+        for level, last_keys in zip(state.levels, state.level_last_keys, strict=True):
+            index = bisect_left(last_keys, key)
             if index < len(level):
                 found = _table_get(tables[level[index]], key)
                 if found is not ABSENT:
