@@ -2,7 +2,8 @@
 
 ::
 
-    python -m checker bench                      # a full run: N = 1,000,000 (several minutes)
+    python -m checker bench                      # a full run: N = 1,000,000, and 1 GiB for the memory check
+                                                 # (about 25 minutes on 2 cores, half of it the memory check)
     python -m checker bench --quick              # N = 20,000, about a minute
     python -m checker bench --only fillrandom readrandom --baselines sqlite3
     python -m checker bench --quick --json bench.json

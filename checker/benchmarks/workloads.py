@@ -72,7 +72,7 @@ WORKLOADS: dict[str, str] = {
     "sync_batch100": f"write_batch of {SYNC_BATCH} + sync",
     "sync_threads": f"{SYNC_THREADS} threads, each put + sync (group commit)",
     "recovery": "reopen after a crash (SIGKILL) from the WAL; ops = entries recovered",
-    "rss": "resident memory at 1/4 and at the end of a load, in a fresh process",
+    "rss": "resident memory at 1/4, 1/2 and the end of a load (1 GiB in a full run), in a fresh process",
 }
 """Every workload, in the order they run and are reported."""
 
