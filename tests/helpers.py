@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,3 +40,14 @@ def checker_json(tmp_path: Path, *args: str) -> tuple[int, dict]:
     completed = checker(*args, "--json", str(report))
     assert report.exists(), f"the checker wrote no report:\n{completed.stdout}\n{completed.stderr}"
     return completed.returncode, json.loads(report.read_text())
+
+
+def assert_book_builds(book: Path, out: Path) -> None:
+    """Build the mdBook in ``book`` into ``out`` and fail on any error or warning."""
+    mdbook = shutil.which("mdbook") or shutil.which("mdbook", path=str(Path(sys.executable).parent))
+    assert mdbook, "mdbook is not installed: pip install -e '.[dev]' provides it"
+    completed = run([mdbook, "build", str(book), "-d", str(out)], timeout=120)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "WARN" not in output and "ERROR" not in output, output
+    assert (out / "index.html").exists()

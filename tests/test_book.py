@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from checker.grading import chapter_anchor
-from tests.helpers import ROOT, available_days, run
+from tests.helpers import ROOT, assert_book_builds, available_days, run
 
 SRC = ROOT / "book" / "src"
 PAGES = sorted(SRC.rglob("*.md"))
@@ -21,18 +20,8 @@ DUMP_LINE = re.compile(r"^(?P<offset>[0-9a-f]{8})  (?P<bytes>[0-9a-f]{2}(?: [0-9
 LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
 
 
-def mdbook() -> str:
-    found = shutil.which("mdbook") or shutil.which("mdbook", path=str(Path(sys.executable).parent))
-    assert found, "mdbook is not installed: pip install -e '.[dev]' provides it"
-    return found
-
-
 def test_book_builds_without_warnings(tmp_path: Path) -> None:
-    completed = run([mdbook(), "build", str(ROOT / "book"), "-d", str(tmp_path / "html")])
-    output = completed.stdout + completed.stderr
-    assert completed.returncode == 0, output
-    assert "WARN" not in output and "ERROR" not in output, output
-    assert (tmp_path / "html" / "index.html").exists()
+    assert_book_builds(ROOT / "book", tmp_path / "html")
 
 
 def anchors(page: Path) -> set[str]:
