@@ -11,9 +11,10 @@ notebooks. The reference solutions, the course's own test suite, CI and the
 instructors' pages stay out; so does every part of a Markdown page between
 ``<!-- instructors-only -->`` and ``<!-- end instructors-only -->`` (the README's
 commands for the course's tests, the book's instructor section), and a link to a
-page that stays out is rewritten as plain text. Every day in a release is the student's: the checker grades the
-visible tests and says that the hidden ones run at grading, and the instructor
-commands (mutants, stubs, export, grade-many) say that they are not available.
+page that stays out is rewritten as plain text. Every day in a release is the
+student's: the checker grades the visible tests and says that the hidden ones
+run at grading, and the instructor commands (mutants, stubs, export, grade-many)
+say that they are not available.
 
 An **autograder bundle** is a zip whose root is what Gradescope unpacks into
 ``/autograder/source``: the course as the grader needs it (with the solutions
