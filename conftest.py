@@ -16,7 +16,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from checker.course import load_days
+from checker.common import load_days
 
 settings.register_profile(
     "tinylsm",

@@ -31,9 +31,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from checker.cli import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 from checker.export import instructor_only
-from checker.tool import parse_arguments
 
 GRADEBOOK = "gradebook"
 CAUSE = re.compile(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")

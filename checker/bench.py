@@ -35,7 +35,7 @@ from typing import Any
 from checker.benchmarks.baselines import BASELINES, missing_reason
 from checker.benchmarks.report import header_lines, machine, ratios, report_lines
 from checker.benchmarks.workloads import FULL_N, QUICK_N, WORKLOADS, Plan, progress_text
-from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
+from checker.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,16 +19,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from checker import __version__
+from checker.common import (
+    DEFAULT_ROOT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Day,
+    UsageError,
+    load_days,
+    load_grading,
+    parse_arguments,
+    selected_days,
+)
 from checker.composed import compose, describe
-from checker.course import Day, load_days, load_grading
 from checker.gradescope import results_json
 from checker.grading import DayReport, book_reference, grade_day, report_as_dict
 from checker.mutants import load_mutants, run_mutant
 from checker.stubgen import outdated_stubs, write_stubs
 from checker.submission import assemble
-from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
-
-DEFAULT_ROOT = Path(__file__).resolve().parent.parent
 
 TOOLS = {
     "simulate": ("simulate", "the compaction simulator (no disk)"),
@@ -39,20 +47,6 @@ TOOLS = {
     "replay": ("replay", "re-run an operation log on the composed engine and a dict; the first divergence"),
     "bench": ("bench", "benchmark the engine against baselines measured in the same run"),
 }
-
-
-class UsageError(Exception):
-    """A command line that cannot be carried out (exit status 2)."""
-
-
-def _selected_days(root: Path, numbers: list[int] | None) -> list[Day]:
-    days = load_days()
-    if numbers:
-        unknown = sorted(set(numbers) - {d.number for d in days})
-        if unknown:
-            raise UsageError(f"there is no day {unknown[0]}: the course has days 1-{len(days)}")
-        days = [d for d in days if d.number in numbers]
-    return days
 
 
 def _impl_for_day(root: Path, impl: str, day: int) -> str:
@@ -102,7 +96,7 @@ def command_grade(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace, root: Path) -> int:
     started = time.monotonic()
-    days = _selected_days(root, args.day)
+    days = selected_days(args.day)
     grading = load_grading()
     if args.test_timeout:
         grading = dataclasses.replace(grading, test_timeout=args.test_timeout)
@@ -151,7 +145,7 @@ def command_mutants(args: argparse.Namespace) -> int:
     if not (root / "solutions").is_dir():
         raise UsageError("mutants are applied to the reference solutions, which this copy of the course does not have")
     grading = load_grading()
-    mutants = [m for day in _selected_days(root, args.day) for m in load_mutants(day.number)]
+    mutants = [m for day in selected_days(args.day) for m in load_mutants(day.number)]
     if args.only:
         mutants = [m for m in mutants if m.name in args.only]
         if not mutants:

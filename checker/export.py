@@ -43,9 +43,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from checker.cli import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 from checker.submission import COURSE_PARTS
-from checker.tool import parse_arguments
 
 RELEASE_PARTS = (
     "README.md",

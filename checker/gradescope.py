@@ -9,7 +9,7 @@ property that broke, never the test's code.
 
 from __future__ import annotations
 
-from checker.course import Day
+from checker.common import Day
 from checker.grading import DayReport, book_reference
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from checker.course import Day, Grading
+from checker.common import Day, Grading
 
 DAY_TIME_LIMIT = 900
 """Seconds a whole day's test run may take before its remaining tests time out."""

@@ -26,7 +26,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checker.course import Grading
+from checker.common import Grading
 from checker.grading import run_pytest
 
 MUTANTS_DIR = Path(__file__).with_name("mutants")

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
+from checker.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage

@@ -47,8 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from checker.course import load_days
-from checker.tool import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
+from checker.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_days, parse_arguments
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import tinylsm
-from checker.tool import EXIT_FAILED, EXIT_OK, parse_arguments
+from checker.common import EXIT_FAILED, EXIT_OK, parse_arguments
 from tinylsm.options import LeveledCompactionOptions, SimpleLeveledCompactionOptions, TieredCompactionOptions
 from tinylsm.state import LevelCompactionTask, SstInfo, TieredCompactionTask, TreeShape
 

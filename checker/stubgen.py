@@ -114,7 +114,7 @@ def stub_pairs(root: Path) -> list[tuple[Path, Path]]:
 
     refusal = instructor_only(root, "stubs")
     if refusal:
-        from checker.cli import UsageError  # the CLI reports it as a refusal (exit status 2), not a crash
+        from checker.common import UsageError  # the CLI reports it as a refusal (exit status 2), not a crash
 
         raise UsageError(refusal)
     pairs = []

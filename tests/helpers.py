@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from checker.course import Day, load_days
+from checker.common import Day, load_days
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLAY_DIR = tempfile.mkdtemp(prefix="tinylsm-replays-")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from checker.course import load_days
+from checker.common import load_days
 from checker.stubgen import outdated_stubs, stub_pairs
 from tests.helpers import ROOT, run
 

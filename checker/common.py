@@ -1,12 +1,39 @@
-"""The course's structure as ``checker/course.toml`` declares it."""
+"""What every ``python -m checker`` command shares.
+
+Exit statuses, the usage error, argument parsing, the default course root and
+the course's structure as ``checker/course.toml`` declares it. Every command
+imports this module, so it imports no other module of ``checker``.
+"""
 
 from __future__ import annotations
 
+import argparse
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent
+"""The course repository this checker belongs to."""
+
 COURSE_FILE = Path(__file__).with_name("course.toml")
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out (exit status 2)."""
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit status when there is nothing more to do.
+
+    ``argparse`` exits on ``--help`` (status 0) and on a usage error (status 2);
+    the commands return a status instead, so that they can be called in-process.
+    """
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_USAGE if exit_.code else EXIT_OK
 
 
 @dataclass(frozen=True)
@@ -67,3 +94,14 @@ def load_grading(path: Path = COURSE_FILE) -> Grading:
         hidden_visibility=str(grading["hidden_visibility"]),
         weights={name: float(w) for name, w in data.get("weights", {}).items()},
     )
+
+
+def selected_days(numbers: list[int] | None) -> list[Day]:
+    """The days named by ``--day`` (every day when none is), or a usage error for an unknown one."""
+    days = load_days()
+    if numbers:
+        unknown = sorted(set(numbers) - {d.number for d in days})
+        if unknown:
+            raise UsageError(f"there is no day {unknown[0]}: the course has days 1-{len(days)}")
+        days = [d for d in days if d.number in numbers]
+    return days
