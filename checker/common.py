@@ -36,6 +36,16 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
         return EXIT_USAGE if exit_.code else EXIT_OK
 
 
+def instructor_only(root: Path, command: str) -> str | None:
+    """Why ``command`` cannot run in the course at ``root`` (a student release), or ``None``."""
+    if (root / "solutions").is_dir():
+        return None
+    return (
+        f"{command} is an instructor command, not available in a student release "
+        "(this copy of the course has no solutions/ folder)"
+    )
+
+
 @dataclass(frozen=True)
 class Day:
     """One day of the course: its number, title, book chapter and task titles."""

@@ -43,8 +43,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
-from checker.submission import COURSE_PARTS
+from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
+from checker.grading.submission import COURSE_PARTS
 
 RELEASE_PARTS = (
     "README.md",
@@ -172,16 +172,6 @@ class ExportError(Exception):
 
 class UnsoundRelease(Exception):
     """A release that points at what a student does not have (exit status 1)."""
-
-
-def instructor_only(root: Path, command: str) -> str | None:
-    """Why ``command`` cannot run in the course at ``root`` (a student release), or ``None``."""
-    if (root / "solutions").is_dir():
-        return None
-    return (
-        f"{command} is an instructor command, not available in a student release "
-        "(this copy of the course has no solutions/ folder)"
-    )
 
 
 def _left_out(relative: str, patterns: tuple[str, ...]) -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checker.common import Grading
-from checker.grading import run_pytest
+from checker.grading.run import run_pytest
 
 MUTANTS_DIR = Path(__file__).with_name("mutants")
 

@@ -22,6 +22,8 @@ import ast
 import re
 from pathlib import Path
 
+from checker.common import UsageError, instructor_only
+
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+(?P<task>day(?P<day>\d)\.task(?P<num>\d+)))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 
@@ -110,13 +112,9 @@ def strip_markers(source: str) -> str:
 
 def stub_pairs(root: Path) -> list[tuple[Path, Path]]:
     """Every (solution module, stub module) pair of the course at ``root``."""
-    from checker.export import instructor_only
-
     refusal = instructor_only(root, "stubs")
     if refusal:
-        from checker.common import UsageError  # the CLI reports it as a refusal (exit status 2), not a crash
-
-        raise UsageError(refusal)
+        raise UsageError(refusal)  # the CLI reports it as a refusal (exit status 2), not a crash
     pairs = []
     for solution in sorted((root / "solutions").glob("day*/*.py")):
         pairs.append((solution, root / "days" / solution.parent.name / solution.name))

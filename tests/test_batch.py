@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.batch import day_error_summary
+from checker.grading.batch import day_error_summary
 from tests.helpers import ROOT, checker
 
 REFERENCE_DAY1 = (ROOT / "solutions" / "day1" / "block.py").read_text()

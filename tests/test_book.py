@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.grading import chapter_anchor
+from checker.grading.report import chapter_anchor
 from tests.helpers import ROOT, assert_book_builds, available_days, run
 
 SRC = ROOT / "book" / "src"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.submission import COURSE_PARTS
+from checker.grading.submission import COURSE_PARTS
 from tests.helpers import ROOT, available_days, checker, checker_json
 
 DAYS = available_days()

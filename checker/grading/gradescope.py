@@ -10,7 +10,7 @@ property that broke, never the test's code.
 from __future__ import annotations
 
 from checker.common import Day
-from checker.grading import DayReport, book_reference
+from checker.grading.report import DayReport, book_reference
 
 
 def results_json(

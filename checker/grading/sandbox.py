@@ -1,4 +1,4 @@
-"""Run a Python module under resource limits: ``python -m checker.sandbox MEM_MB MODULE ARGS...``.
+"""Run a Python module under resource limits: ``python -m checker.grading.sandbox MEM_MB MODULE ARGS...``.
 
 The checker starts every graded run through this launcher, so that a submission
 that allocates without bound gets a ``MemoryError`` instead of taking the machine

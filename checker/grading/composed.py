@@ -14,15 +14,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-from checker.grading import MEMORY_LIMIT_MB, DayReport
+from checker.grading.report import DayReport
+from checker.grading.run import MEMORY_LIMIT_MB
 
 SCENARIO_TIME_LIMIT = 600
 
 
 def run_scenario(root: Path, impl: str, seed: int) -> dict:
-    """Run ``checker.scenario`` under composition ``impl``; its JSON verdict, or why there is none."""
+    """Run ``checker.grading.scenario`` under composition ``impl``; its JSON verdict, or why there is none."""
     env = {**os.environ, "TINYLSM_IMPL": impl, "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "checker.sandbox", str(MEMORY_LIMIT_MB), "checker.scenario", str(seed)]
+    command = [
+        sys.executable,
+        "-m",
+        "checker.grading.sandbox",
+        str(MEMORY_LIMIT_MB),
+        "checker.grading.scenario",
+        str(seed),
+    ]
     try:
         completed = subprocess.run(
             command, cwd=root, env=env, capture_output=True, text=True, timeout=SCENARIO_TIME_LIMIT, check=False

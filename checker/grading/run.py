@@ -1,80 +1,26 @@
-"""Run a day's tests in a fresh interpreter and turn what they report into grades."""
+"""Run a day's tests in a fresh, limited interpreter and turn what they report into a ``DayReport``."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from checker.common import Day, Grading
+from checker.grading.report import DayReport, TestResult
 
 DAY_TIME_LIMIT = 900
 """Seconds a whole day's test run may take before its remaining tests time out."""
 
 MEMORY_LIMIT_MB = 4096
 """Address space a day's test run may use; beyond it allocations raise ``MemoryError``."""
-
-
-@dataclass
-class TestResult:
-    """One graded test, in the shape of the JSON report."""
-
-    name: str
-    task: str
-    visibility: str
-    outcome: str
-    score: float
-    max_score: float
-    message: str
-    property: str = ""
-    nodeid: str = ""
-    duration: float = 0.0
-
-
-@dataclass
-class DayReport:
-    """A day's grade and the results behind it."""
-
-    day: int
-    title: str
-    available: bool
-    impl: str = ""
-    score: float = 0.0
-    max_score: float = 0.0
-    duration: float = 0.0
-    error: str = ""
-    tests: list[TestResult] = field(default_factory=list)
-
-    def counts(self, visibility: str) -> tuple[int, int]:
-        """(passed, total) among the tests of one visibility."""
-        tests = [t for t in self.tests if t.visibility == visibility]
-        return sum(t.outcome == "passed" for t in tests), len(tests)
-
-    def all_passed(self) -> bool:
-        """Whether the day ran, had tests, and every one passed."""
-        return bool(self.tests) and not self.error and all(t.outcome == "passed" for t in self.tests)
-
-
-def chapter_anchor(title: str) -> str:
-    """The anchor mdBook gives a heading such as ``Task 2: Encode and decode``."""
-    return re.sub(r"[^a-z0-9 _-]", "", title.lower()).strip().replace(" ", "-")
-
-
-def book_reference(day: Day, task_id: str) -> str:
-    """Where the book explains a task, e.g. ``book/src/day1-block.md#task-2-encode-and-decode``."""
-    match = re.fullmatch(r"day\d\.task(\d+)", task_id)
-    if not match or int(match[1]) > len(day.tasks):
-        return f"book/src/{day.chapter}"
-    number = int(match[1])
-    return f"book/src/{day.chapter}#{chapter_anchor(f'Task {number}: {day.tasks[number - 1]}')}"
 
 
 @dataclass
@@ -113,13 +59,13 @@ def run_pytest(
         command = [
             sys.executable,
             "-m",
-            "checker.sandbox",
+            "checker.grading.sandbox",
             str(memory_limit_mb),
             "pytest",
             *targets,
             "--hidden",
             "-p",
-            "checker.pytest_plugin",
+            "checker.grading.pytest_plugin",
             f"--checker-results={results_file}",
             f"--timeout={test_timeout}",
             "-q",
@@ -244,29 +190,3 @@ def grade_day(
     report.max_score = grading.points_per_day
     report.score = round(sum(t.score for t in report.tests), 2) if not report.error else 0.0
     return report
-
-
-def report_as_dict(days: list[DayReport], impl: str, version: str) -> dict:
-    """The JSON report: ``version``, ``impl``, ``score``, ``max_score``, ``days``, ``composed``."""
-    available = [d for d in days if d.available]
-    return {
-        "version": version,
-        "impl": impl,
-        "score": round(sum(d.score for d in available), 2),
-        "max_score": round(sum(d.max_score for d in available), 2),
-        "days": [
-            {
-                "day": d.day,
-                "title": d.title,
-                "available": d.available,
-                "impl": d.impl,
-                "score": d.score,
-                "max_score": d.max_score,
-                "duration": round(d.duration, 2),
-                "error": d.error,
-                "tests": [{k: v for k, v in asdict(t).items() if k not in ("nodeid", "duration")} for t in d.tests],
-            }
-            for d in days
-        ],
-        "composed": None,
-    }

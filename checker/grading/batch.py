@@ -31,8 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
-from checker.export import instructor_only
+from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
 
 GRADEBOOK = "gradebook"
 CAUSE = re.compile(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")

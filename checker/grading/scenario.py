@@ -1,4 +1,4 @@
-"""The end-to-end scenario run on the composed engine: ``python -m checker.scenario SEED``.
+"""The end-to-end scenario run on the composed engine: ``python -m checker.grading.scenario SEED``.
 
 It checks what no single day's tests can: that the parts work together. Three
 trials, each against a plain dict as the model:
@@ -40,7 +40,7 @@ OPTIONS = {
 CRASH_CHILD = """
 import os, signal, sys
 from tinylsm.engine import LsmStorage
-from checker.scenario import options
+from checker.grading.scenario import options
 db = LsmStorage.open(sys.argv[1], options())
 for i in range(int(sys.argv[2])):
     db.put(b"crash%06d" % i, b"value%d" % i)
