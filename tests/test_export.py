@@ -264,7 +264,9 @@ def test_a_day_linked_to_the_bundled_reference_is_not_taken_as_the_students(bund
 def test_a_crash_of_the_checker_still_writes_results(bundle: Path, tmp_path: Path) -> None:
     root = unpack(bundle, tmp_path)
     shutil.copytree(ROOT / "days", root / "submission" / "days", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "source" / "checker" / "gradescope.py").write_text('raise RuntimeError("the checker \\"broke\\"\\there")\n')
+    (root / "source" / "checker" / "grading" / "gradescope.py").write_text(
+        'raise RuntimeError("the checker \\"broke\\"\\there")\n'
+    )
     document = run_autograder(root)
     assert_gradescope_schema(document)
     assert document["score"] == 0 and document["tests"] == []
