@@ -1,8 +1,10 @@
-"""``python -m checker``: grade the course, run the mutant catalogue, regenerate stubs.
+"""``python -m checker``: the argument parser and the table of commands, nothing else.
 
-Grading, mutants and stubs are defined here. Every other command lives in a
-module of its own (``checker/<command>.py`` with a ``main(argv) -> int``), found
-through ``TOOLS``, so that each tool can be read on its own.
+Each command lives in the package of its job and is imported only when it runs,
+so that ``python -m checker shell`` never loads the grader and a broken module
+breaks only its own command. Grading, ``mutants`` and ``stubs`` share this
+parser (they take ``--root`` and ``--day``); every other command parses its own
+arguments in ``main(argv) -> int``.
 """
 
 from __future__ import annotations
@@ -10,69 +12,33 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Callable
 
-from checker.common import (
-    DEFAULT_ROOT,
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    UsageError,
-    load_grading,
-    parse_arguments,
-    selected_days,
-)
-from checker.grading.command import command_grade
-from checker.mutants import load_mutants, run_mutant
-from checker.stubgen import outdated_stubs, write_stubs
+from checker.common import DEFAULT_ROOT, EXIT_USAGE, UsageError, parse_arguments
 
 TOOLS = {
-    "simulate": ("simulate", "the compaction simulator (no disk)"),
-    "shell": ("shell", "an interactive shell on the composed engine"),
-    "inspect": ("inspect", "decode an .sst, .wal or MANIFEST file for humans"),
-    "export": ("export", "write a student release or a Gradescope autograder bundle (instructors)"),
-    "grade-many": ("grading.batch", "grade every submission in a folder, in parallel, into a gradebook (instructors)"),
-    "replay": ("replay", "re-run an operation log on the composed engine and a dict; the first divergence"),
-    "bench": ("bench", "benchmark the engine against baselines measured in the same run"),
+    "simulate": ("checker.simulate", "the compaction simulator (no disk)"),
+    "shell": ("checker.shell", "an interactive shell on the composed engine"),
+    "inspect": ("checker.inspect", "decode an .sst, .wal or MANIFEST file for humans"),
+    "export": ("checker.instructor.export", "write a student release or a Gradescope autograder bundle (instructors)"),
+    "grade-many": (
+        "checker.grading.batch",
+        "grade every submission in a folder, in parallel, into a gradebook (instructors)",
+    ),
+    "replay": ("checker.replay", "re-run an operation log on the composed engine and a dict; the first divergence"),
+    "bench": ("checker.bench", "benchmark the engine against baselines measured in the same run"),
 }
+"""Commands with their own parser: name -> (module with ``main(argv)``, one-line help)."""
+
+GRADE = "checker.grading.command:command_grade"
+MUTANTS = "checker.instructor.mutants:command_mutants"
+STUBS = "checker.instructor.stubgen:command_stubs"
 
 
-def command_mutants(args: argparse.Namespace) -> int:
-    root = Path(args.root).resolve()
-    if not (root / "solutions").is_dir():
-        raise UsageError("mutants are applied to the reference solutions, which this copy of the course does not have")
-    grading = load_grading()
-    mutants = [m for day in selected_days(args.day) for m in load_mutants(day.number)]
-    if args.only:
-        mutants = [m for m in mutants if m.name in args.only]
-        if not mutants:
-            raise UsageError(f"no mutant is named {', '.join(args.only)}")
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda m: run_mutant(root, m, grading, find_all=args.all), mutants))
-    for result in results:
-        m = result.mutant
-        print(f"day{m.day} {m.name}: {result.status.upper()} — {m.bug}")
-        if result.detail:
-            print(f"    {result.detail}")
-        for nodeid in result.caught_by[: None if args.all else 1]:
-            print(f"    caught by {nodeid}")
-    caught = sum(r.status == "caught" for r in results)
-    print(f"mutants caught: {caught}/{len(results)}")
-    return EXIT_OK if caught == len(results) else EXIT_FAILED
-
-
-def command_stubs(args: argparse.Namespace) -> int:
-    root = Path(args.root).resolve()
-    if args.check:
-        stale = outdated_stubs(root)
-        for path in stale:
-            print(f"out of date: {path.relative_to(root)}")
-        print("stubs match the solutions" if not stale else "run: python -m checker stubs")
-        return EXIT_FAILED if stale else EXIT_OK
-    for path in write_stubs(root):
-        print(f"wrote {path.relative_to(root)}")
-    return EXIT_OK
+def _handler(target: str) -> Callable[[argparse.Namespace], int]:
+    """The function named ``module:function``, imported now."""
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-compose", action="store_true", help="skip the composed-engine scenario")
     parser.add_argument("--test-timeout", type=int, metavar="S", help="seconds per test (default: course.toml)")
     parser.add_argument("--day-time-limit", type=int, metavar="S", help="seconds per day (default: course.toml)")
-    parser.set_defaults(handler=command_grade)
+    parser.set_defaults(handler=GRADE)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     mutants = commands.add_parser("mutants", help="apply each catalogued student bug and check the tests catch it")
@@ -96,11 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     mutants.add_argument("--only", action="append", metavar="NAME", help="only the mutant with this name")
     mutants.add_argument("--all", action="store_true", help="list every test that catches each mutant")
     mutants.add_argument("-j", "--jobs", type=int, default=1, help="mutants to run at once")
-    mutants.set_defaults(handler=command_mutants)
+    mutants.set_defaults(handler=MUTANTS)
 
     stubs = commands.add_parser("stubs", help="regenerate days/ stubs from solutions/ (instructors)")
     stubs.add_argument("--check", action="store_true", help="only report stubs that are out of date")
-    stubs.set_defaults(handler=command_stubs)
+    stubs.set_defaults(handler=STUBS)
 
     for name, (_, summary) in TOOLS.items():
         commands.add_parser(name, help=summary, add_help=False)
@@ -108,16 +74,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m checker`` with ``argv``; the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in TOOLS:
-        module = importlib.import_module(f"checker.{TOOLS[argv[0]][0]}")
+        module = importlib.import_module(TOOLS[argv[0]][0])
         return module.main(argv[1:])
     parser = _parser()
     args = parse_arguments(parser, argv)
     if isinstance(args, int):
         return args
     try:
-        return args.handler(args)
+        return _handler(args.handler)(args)
     except UsageError as error:
         print(f"checker: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from checker.cli import TOOLS
-from checker.export import INSTRUCTORS_ONLY as INSTRUCTORS_ONLY_REGION
+from checker.instructor.export import INSTRUCTORS_ONLY as INSTRUCTORS_ONLY_REGION
 from tests.helpers import ROOT, assert_book_builds, checker, run
 
 REFERENCE_DAY1 = ROOT / "solutions" / "day1" / "block.py"
@@ -70,7 +70,7 @@ def test_the_release_holds_what_a_student_needs_and_no_instructor_material(relea
     assert not names & INSTRUCTORS_ONLY, f"instructor material in the release: {sorted(names & INSTRUCTORS_ONLY)}"
     assert names <= STUDENT_NEEDS | {"notebooks"}, f"unexpected: {sorted(names - STUDENT_NEEDS)}"
     assert not list(release.glob("days/*/hidden")), "hidden tests were exported"
-    assert not (release / "checker" / "mutants").exists(), "the mutant catalogue was exported"
+    assert not (release / "checker" / "instructor" / "mutants").exists(), "the mutant catalogue was exported"
     assert not [p for p in release.rglob("*") if p.name in ("__pycache__", ".pytest_cache") or p.suffix == ".pyc"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checker.mutants import load_mutants
+from checker.instructor.mutants import load_mutants
 from tests.helpers import available_days, checker
 
 MUTANTS = [m for day in available_days() for m in load_mutants(day.number)]

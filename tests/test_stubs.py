@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from checker.common import load_days
-from checker.stubgen import outdated_stubs, stub_pairs
+from checker.instructor.stubgen import outdated_stubs, stub_pairs
 from tests.helpers import ROOT, run
 
 PAIRS = stub_pairs(ROOT)

@@ -1,6 +1,6 @@
 """The mutant catalogue: realistic student bugs, applied to the reference one at a time.
 
-Each ``checker/mutants/dayN.toml`` lists mutants as exact text substitutions in one
+Each ``checker/instructor/mutants/dayN.toml`` lists mutants as exact text substitutions in one
 module of ``solutions/dayN``:
 
     [[mutant]]
@@ -17,16 +17,18 @@ the module, is *invalid*: it proves nothing, and is never counted as caught.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checker.common import Grading
+from checker.common import EXIT_FAILED, EXIT_OK, Grading, UsageError, load_grading, selected_days
 from checker.grading.run import run_pytest
 
 MUTANTS_DIR = Path(__file__).with_name("mutants")
@@ -119,3 +121,28 @@ def run_mutant(root: Path, mutant: Mutant, grading: Grading, *, find_all: bool =
     if run.timed_out:
         caught_by.append("(the day's tests ran out of time)")
     return MutantResult(mutant, "caught" if caught_by else "missed", caught_by=caught_by)
+
+
+def command_mutants(args: argparse.Namespace) -> int:
+    """Run ``python -m checker mutants``: apply each selected mutant alone and report which tests catch it."""
+    root = Path(args.root).resolve()
+    if not (root / "solutions").is_dir():
+        raise UsageError("mutants are applied to the reference solutions, which this copy of the course does not have")
+    grading = load_grading()
+    mutants = [m for day in selected_days(args.day) for m in load_mutants(day.number)]
+    if args.only:
+        mutants = [m for m in mutants if m.name in args.only]
+        if not mutants:
+            raise UsageError(f"no mutant is named {', '.join(args.only)}")
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(lambda m: run_mutant(root, m, grading, find_all=args.all), mutants))
+    for result in results:
+        m = result.mutant
+        print(f"day{m.day} {m.name}: {result.status.upper()} — {m.bug}")
+        if result.detail:
+            print(f"    {result.detail}")
+        for nodeid in result.caught_by[: None if args.all else 1]:
+            print(f"    caught by {nodeid}")
+    caught = sum(r.status == "caught" for r in results)
+    print(f"mutants caught: {caught}/{len(results)}")
+    return EXIT_OK if caught == len(results) else EXIT_FAILED

@@ -60,7 +60,7 @@ RELEASE_PARTS = (
 )
 """What a student release takes from the course (parts the course lacks are skipped)."""
 
-RELEASE_LEFT_OUT = ("days/*/hidden", "checker/mutants", "book/src/instructors.md")
+RELEASE_LEFT_OUT = ("days/*/hidden", "checker/instructor/mutants", "book/src/instructors.md")
 """What stays out from inside the release's parts: the hidden tests, the mutant catalogue, the instructor guide."""
 
 INSTRUCTORS_ONLY = re.compile(
@@ -139,7 +139,7 @@ for day in ${GRADE_DAYS//,/ }; do
     DAYS+=(--day "$day")
 done
 
-STAGE='import sys; from checker.export import stage_main; sys.exit(stage_main(sys.argv[1:]))'
+STAGE='import sys; from checker.instructor.export import stage_main; sys.exit(stage_main(sys.argv[1:]))'
 {
     cd "$ROOT/source" &&
         "$PYTHON" -c "$STAGE" "$ROOT/submission" "$WORK/submission" &&

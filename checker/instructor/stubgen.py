@@ -18,11 +18,12 @@ fails when a committed stub differs from the generated one.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import re
 from pathlib import Path
 
-from checker.common import UsageError, instructor_only
+from checker.common import EXIT_FAILED, EXIT_OK, UsageError, instructor_only
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+(?P<task>day(?P<day>\d)\.task(?P<num>\d+)))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -138,3 +139,17 @@ def write_stubs(root: Path) -> list[Path]:
             stub.parent.mkdir(parents=True, exist_ok=True)
             stub.write_text(make_stub(solution.read_text(), str(solution)))
     return changed
+
+
+def command_stubs(args: argparse.Namespace) -> int:
+    """Run ``python -m checker stubs``: regenerate the stubs, or with ``--check`` list the stale ones."""
+    root = Path(args.root).resolve()
+    if args.check:
+        stale = outdated_stubs(root)
+        for path in stale:
+            print(f"out of date: {path.relative_to(root)}")
+        print("stubs match the solutions" if not stale else "run: python -m checker stubs")
+        return EXIT_FAILED if stale else EXIT_OK
+    for path in write_stubs(root):
+        print(f"wrote {path.relative_to(root)}")
+    return EXIT_OK
