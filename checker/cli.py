@@ -17,15 +17,18 @@ from collections.abc import Callable
 from checker.common import DEFAULT_ROOT, EXIT_USAGE, UsageError, parse_arguments
 
 TOOLS = {
-    "simulate": ("checker.simulate", "the compaction simulator (no disk)"),
-    "shell": ("checker.shell", "an interactive shell on the composed engine"),
-    "inspect": ("checker.inspect", "decode an .sst, .wal or MANIFEST file for humans"),
+    "simulate": ("checker.tools.simulate", "the compaction simulator (no disk)"),
+    "shell": ("checker.tools.shell", "an interactive shell on the composed engine"),
+    "inspect": ("checker.tools.inspect", "decode an .sst, .wal or MANIFEST file for humans"),
     "export": ("checker.instructor.export", "write a student release or a Gradescope autograder bundle (instructors)"),
     "grade-many": (
         "checker.grading.batch",
         "grade every submission in a folder, in parallel, into a gradebook (instructors)",
     ),
-    "replay": ("checker.replay", "re-run an operation log on the composed engine and a dict; the first divergence"),
+    "replay": (
+        "checker.tools.replay",
+        "re-run an operation log on the composed engine and a dict; the first divergence",
+    ),
     "bench": ("checker.bench", "benchmark the engine against baselines measured in the same run"),
 }
 """Commands with their own parser: name -> (module with ``main(argv)``, one-line help)."""

@@ -6,7 +6,7 @@ The numbers come from three sources, and none is typed in by hand:
   small workload in a temporary directory. Background work is off, so every flush
   and every compaction happens in the writer and a run is deterministic; the WAL
   and the manifest are off too, as they change nothing in the tree's shape;
-* **the simulator** (``checker.simulate``), which runs day 5's compaction
+* **the simulator** (``checker.tools.simulate``), which runs day 5's compaction
   controllers on a model of the tree with no disk, at a scale the engine would
   take minutes for;
 * **RocksDB** (``rocksdict``) and **LevelDB** (``plyvel``), when they are
@@ -40,9 +40,9 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 import tinylsm
-from checker.inspect import ENTRY_HEADER, KIND_TOMBSTONE, SST_FOOTER, U16, U32, inspect_bytes, show
-from checker.inspect import Settings as InspectSettings
-from checker.simulate import MIB, STRATEGIES, Settings, Simulation, load_controller
+from checker.tools.inspect import ENTRY_HEADER, KIND_TOMBSTONE, SST_FOOTER, U16, U32, inspect_bytes, show
+from checker.tools.inspect import Settings as InspectSettings
+from checker.tools.simulate import MIB, STRATEGIES, Settings, Simulation, load_controller
 from tinylsm.options import (
     CompactionOptions,
     LeveledCompactionOptions,
@@ -1277,7 +1277,7 @@ REGION_TITLES = {
 
 
 def sst_regions(name: str, data: bytes) -> list[Region]:
-    """The regions of an SST, found by ``checker.inspect``'s own decoder; they tile the whole file.
+    """The regions of an SST, found by ``checker.tools.inspect``'s own decoder; they tile the whole file.
 
     Raises ``ValueError`` if the inspector finds damage.
     """

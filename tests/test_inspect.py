@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.inspect import kind_of, show
+from checker.tools.inspect import kind_of, show
 from tests.helpers import ROOT, checker, run
 
 SOLUTIONS = {"TINYLSM_IMPL": "solutions"}
@@ -375,7 +375,7 @@ def test_usage_errors_exit_2(work: Path, args: list[str]) -> None:
 
 
 def test_the_inspector_does_not_import_the_engine() -> None:
-    code = "import sys, checker.inspect; print(sorted(m for m in sys.modules if m.startswith('tinylsm')))"
+    code = "import sys, checker.tools.inspect; print(sorted(m for m in sys.modules if m.startswith('tinylsm')))"
     completed = run([sys.executable, "-c", code], env={"TINYLSM_IMPL": "student"})
     assert completed.stdout.strip() == "[]", completed.stderr
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.simulate import MAX_TASKS_PER_FLUSH, MIB, Controller, Settings, main, run
+from checker.tools.simulate import MAX_TASKS_PER_FLUSH, MIB, Controller, Settings, main, run
 from tests.helpers import checker
 from tinylsm.state import LevelCompactionTask, TreeShape
 
