@@ -47,14 +47,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from checker.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_days, parse_arguments
+from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_days, parse_arguments
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
     from tinylsm.options import LsmStorageOptions
     from tinylsm.state import LsmStorageState
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HISTORY_FILE_NAME = ".tinylsm_history"
 HISTORY_LENGTH = 1000
 SCAN_LIMIT = 50
@@ -177,7 +176,7 @@ def _where(error: BaseException) -> str:
     frame = frames[-1]
     path = Path(frame.filename)
     try:
-        name = str(path.resolve().relative_to(REPO_ROOT))
+        name = str(path.resolve().relative_to(DEFAULT_ROOT))
     except ValueError:
         name = path.name
     return f"{name}:{frame.lineno}, in {frame.name}"
@@ -211,7 +210,7 @@ def unfinished_message(error: NotImplementedError) -> str:
 def _reference_hint(error: NotImplementedError) -> str:
     """How to try the shell with the reference for the unfinished day ("" if not possible)."""
     match = _TASK_MESSAGE.fullmatch(str(error).strip())
-    if match is None or not (REPO_ROOT / "solutions").is_dir():
+    if match is None or not (DEFAULT_ROOT / "solutions").is_dir():
         return ""
     day = int(match.group(2))
     if day == 1:
