@@ -29,7 +29,7 @@ TOOLS = {
         "checker.tools.replay",
         "re-run an operation log on the composed engine and a dict; the first divergence",
     ),
-    "bench": ("checker.bench", "benchmark the engine against baselines measured in the same run"),
+    "bench": ("checker.benchmarks.command", "benchmark the engine against baselines measured in the same run"),
 }
 """Commands with their own parser: name -> (module with ``main(argv)``, one-line help)."""
 

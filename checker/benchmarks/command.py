@@ -35,9 +35,7 @@ from typing import Any
 from checker.benchmarks.baselines import BASELINES, missing_reason
 from checker.benchmarks.report import header_lines, machine, ratios, report_lines
 from checker.benchmarks.workloads import FULL_N, QUICK_N, WORKLOADS, Plan, progress_text
-from checker.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, parse_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +92,7 @@ def _run_worker(mode: str, engine: str, plan: Plan, scratch: Path) -> dict[str, 
     hide = str(root)  # no absolute path reaches the report: the temporary directory is shown as <tmp>
     try:
         with errors_file.open("w") as errors:
-            worker = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
+            worker = subprocess.Popen(command, cwd=DEFAULT_ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
             assert worker.stdout is not None
             for line in worker.stdout:
                 print(line.rstrip("\n").replace(hide, "<tmp>"), flush=True)
