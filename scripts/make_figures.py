@@ -7,7 +7,7 @@
                                                    remove every output and execution count from
                                                    notebooks/*.ipynb (they are committed cleared)
 
-The figures are drawn by ``checker.figures``, the module the notebooks use, with
+The figures are drawn by ``checker.figures``, the package the notebooks use, with
 fixed seeds: the same mode gives the same PNGs, byte for byte. They are drawn with
 the reference solutions unless ``TINYLSM_IMPL`` says otherwise.
 """
@@ -51,42 +51,42 @@ def clear_notebook(path: Path) -> bool:
 
 def figure_makers(full: bool) -> dict[str, Callable[[], object]]:
     """Each figure of the book by file name, as a function that draws it (quick or full mode)."""
-    from checker import figures
+    from checker.figures import amplification, bloom, sst_anatomy, tree_shape
     from tinylsm.options import LeveledCompactionOptions
 
     flushes = 600 if full else 150
     bloom_keys, bloom_probes = (100_000, 1_000_000) if full else (10_000, 100_000)
     lookups = 10_000 if full else 2_000
-    simulated: list[figures.SimulatedRun] = []
+    simulated: list[tree_shape.SimulatedRun] = []
 
     def shapes() -> object:
-        simulated.extend(figures.simulate_strategies(flushes, seed=SEED))
-        return figures.plot_tree_shapes(
+        simulated.extend(tree_shape.simulate_strategies(flushes, seed=SEED))
+        return tree_shape.plot_tree_shapes(
             [run.history for run in simulated], f"The simulator: {flushes} flushes of 1 MiB each"
         )
 
     def targets() -> object:
         leveled = next(run for run in simulated if run.history.title.startswith("leveled"))
-        options = figures.SIMULATED_STRATEGIES["leveled"][1]
+        options = tree_shape.SIMULATED_STRATEGIES["leveled"][1]
         assert isinstance(options, LeveledCompactionOptions)
-        return figures.plot_level_targets(leveled.history, options.level0_file_num_compaction_trigger)
+        return tree_shape.plot_level_targets(leveled.history, options.level0_file_num_compaction_trigger)
 
     def sweeps() -> object:
-        return figures.plot_sweeps(figures.run_sweeps(flushes, seed=SEED), flushes)
+        return amplification.plot_sweeps(amplification.run_sweeps(flushes, seed=SEED), flushes)
 
     def false_positives() -> object:
-        points = figures.measure_false_positives(range(1, 17), bloom_keys, bloom_probes, seed=SEED)
-        return figures.plot_false_positives(points)
+        points = bloom.measure_false_positives(range(1, 17), bloom_keys, bloom_probes, seed=SEED)
+        return bloom.plot_false_positives(points)
 
     def missing_keys() -> object:
-        costs = figures.missing_key_lookup_costs(
+        costs = bloom.missing_key_lookup_costs(
             [0, 1, 2, 4, 6, 8, 10, 12], tables=8, keys_per_table=500, lookups=lookups, seed=SEED
         )
-        return figures.plot_lookup_costs(costs)
+        return bloom.plot_lookup_costs(costs)
 
     def anatomy() -> object:
-        name, data = figures.sample_sst(figures.SAMPLE_ENTRIES, block_size=figures.SAMPLE_BLOCK_SIZE)
-        return figures.plot_sst_layout(name, figures.sst_regions(name, data))
+        name, data = sst_anatomy.sample_sst(sst_anatomy.SAMPLE_ENTRIES, block_size=sst_anatomy.SAMPLE_BLOCK_SIZE)
+        return sst_anatomy.plot_sst_layout(name, sst_anatomy.sst_regions(name, data))
 
     return {
         "compaction-shapes.png": shapes,
@@ -104,12 +104,12 @@ def make_figures(out: Path, full: bool) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from checker import figures
+    from checker.figures import style, workloads
 
-    print(f"{'full' if full else 'quick'} mode; {figures.composition_line()}")
+    print(f"{'full' if full else 'quick'} mode; {workloads.composition_line()}")
     for name, draw in figure_makers(full).items():
         start = time.perf_counter()
-        path = figures.save_figure(draw(), out / name)
+        path = style.save_figure(draw(), out / name)
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {time.perf_counter() - start:.1f} s")
 
 

@@ -78,7 +78,7 @@ def test_notebook_runs_top_to_bottom_on_the_reference(path: Path, tmp_path: Path
     print(f"{path.name}: {elapsed:.1f} s")
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     images = sum(1 for output in outputs if "image/png" in output.get("data", {}))
-    plots = sum(1 for cell in notebook.cells if cell.cell_type == "code" and "figures.plot_" in cell.source)
+    plots = sum(1 for cell in notebook.cells if cell.cell_type == "code" and re.search(r"\w\.plot_\w+\(", cell.source))
     assert images == plots, f"{path.name}: {plots} cells draw a figure, but {images} images came out"
     text = json.dumps([output.get("text", "") for output in outputs])
     assert "Traceback" not in text and "Warning" not in text, f"{path.name} printed a warning or an error: {text}"
