@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.tools.inspect import kind_of, show
+from checker.tools.inspect import kind_of
+from checker.tools.inspect.common import show
 from tests.helpers import ROOT, checker, run
 
 SOLUTIONS = {"TINYLSM_IMPL": "solutions"}

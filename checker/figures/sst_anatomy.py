@@ -14,8 +14,9 @@ from matplotlib.patches import Patch, Rectangle
 
 from checker.figures.style import BLUE, GREEN, PURPLE, SKY, VERMILLION, YELLOW, new_figure, styled
 from checker.figures.workloads import engine_options, open_engine
-from checker.tools.inspect import ENTRY_HEADER, KIND_TOMBSTONE, SST_FOOTER, U16, U32, inspect_bytes, show
-from checker.tools.inspect import Settings as InspectSettings
+from checker.tools.inspect import inspect_bytes
+from checker.tools.inspect.common import ENTRY_HEADER, KIND_TOMBSTONE, SST_FOOTER, U16, U32, show
+from checker.tools.inspect.common import Settings as InspectSettings
 from tinylsm.options import NoCompaction
 
 if TYPE_CHECKING:
