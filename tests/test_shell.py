@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.tools.shell import parse_bytes, show, split_commands
+from checker.tools.shell.text import parse_bytes, show, split_commands
 from tests.helpers import ROOT
 
 

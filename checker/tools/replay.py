@@ -158,7 +158,7 @@ def _scan_difference(got: list, want: list) -> str:
 
 
 def _raised(error: Exception) -> str:
-    from checker.tools.shell import unfinished_message
+    from checker.tools.shell.text import unfinished_message
 
     if isinstance(error, NotImplementedError):
         return f"raised NotImplementedError: {unfinished_message(error)}"

@@ -1,356 +1,43 @@
-"""``python -m checker shell [DIR]``: an interactive shell on the composed engine.
-
-The shell opens an ``LsmStorage`` in ``DIR`` (or in a temporary directory that is
-removed at exit) and lets you type operations and look at the tree they build::
-
-    $ python -m checker shell --target-sst-size 4k
-    tinylsm> fill 0 500
-    put 500 keys: key00000000 .. key00000499 (0.02 s)
-    tinylsm> get key00000042
-    value00000042
-    tinylsm> flush
-    flushed: new SSTs 1, 2, 3; L0: 3 SSTs
-    tinylsm> dump
-    memtable 4: 0 entries, 0 B
-    L0: 3 SSTs, 17.5 KiB
-      SST 3    5.5 KiB  key00000342 .. key00000499
-      SST 2    6.0 KiB  key00000171 .. key00000341
-      SST 1    6.0 KiB  key00000000 .. key00000170
-
-Keys and values are typed as text (UTF-8), as hex bytes with a ``0x`` prefix
-(``0x00ff``), or quoted when they hold spaces (``"two words"``). Output shows
-bytes as text when they are printable and as ``0x`` hex otherwise.
-
-The engine is composed as ``TINYLSM_IMPL`` says (your days by default). The
-features of days this copy of the course does not have yet are switched off, and
-flushes and compactions run inside the command that triggers them (no background
-thread), so that ``dump`` always shows the effect of the last command.
-
-Commands can also be piped in (``printf 'put a 1\\nget a\\n' | python -m checker
-shell``) or given with ``-c "put a 1; get a"``; then there is no banner and no
-prompt, and the exit status is 1 if any command failed.
-"""
+"""The shell itself: one ``do_*`` method per command, each with its help."""
 
 from __future__ import annotations
 
-import argparse
 import cmd
 import difflib
-import os
-import re
-import shutil
 import sys
-import tempfile
 import time
-import traceback
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_days, parse_arguments
+from checker.tools.shell.options import compaction_name, open_engine
+from checker.tools.shell.text import (
+    ShellError,
+    count,
+    human_size,
+    ids,
+    parse_bytes,
+    run_name,
+    show,
+    split_commands,
+    traceback_text,
+    tree_change,
+    tree_line,
+    unfinished_message,
+    where,
+)
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
     from tinylsm.options import LsmStorageOptions
-    from tinylsm.state import LsmStorageState
 
-HISTORY_FILE_NAME = ".tinylsm_history"
-HISTORY_LENGTH = 1000
+
 SCAN_LIMIT = 50
 """Entries ``scan`` shows unless ``--limit`` says otherwise."""
-SHOW_LIMIT = 60
-"""Characters of a key or value shown before it is shortened."""
+
 HELP_COLUMN = 24
 """Width of the usage column in ``help``; a longer usage gets a line of its own."""
 DUMP_LIMIT = 20
 """SSTs ``dump`` lists per level unless ``--all`` is given."""
-COMPACTIONS = ("none", "simple", "tiered", "leveled")
-
-_TASK_MESSAGE = re.compile(r"(day(\d+)\.task(\d+))\s*:?\s*(.*)", re.DOTALL)
-_SIZE = re.compile(r"(\d+)\s*([kKmM]?)(i?[bB])?")
-
-
-class ShellError(Exception):
-    """A command the shell cannot carry out as typed (wrong arguments, bad hex, ...)."""
-
-
-# ----------------------------------------------------------------------------
-# Bytes as the user types them and as the shell shows them
-# ----------------------------------------------------------------------------
-
-
-def parse_bytes(word: str) -> bytes:
-    """The bytes a typed word stands for: ``0x00ff`` is hex, anything else UTF-8 text.
-
-    >>> parse_bytes("0x00ff"), parse_bytes("héllo")
-    (b'\\x00\\xff', b'h\\xc3\\xa9llo')
-    """
-    if word.startswith("0x"):
-        try:
-            return bytes.fromhex(word[2:])
-        except ValueError:
-            raise ShellError(f"{word!r} is not hex: after 0x come pairs of hex digits, e.g. 0x00ff") from None
-    return word.encode("utf-8")
-
-
-def show(data: bytes, limit: int = SHOW_LIMIT) -> str:
-    """``data`` as the shell prints it: text if printable (quoted if needed), else ``0x`` hex.
-
-    What is shown can be typed back to mean the same bytes, unless it is longer
-    than ``limit`` characters: then it is cut and ends with ``... (N bytes)``.
-
-    >>> show(b"alice"), show(b"two words"), show(b"\\x00\\xff"), show(b"")
-    ('alice', "'two words'", '0x00ff', "''")
-    """
-    try:
-        text: str | None = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    shown = _quoted(text) if text is not None and text.isprintable() and not text.startswith("0x") else None
-    if shown is None:
-        shown = "0x" + data.hex()
-    if len(shown) > limit:
-        shown = f"{shown[:limit]}... ({len(data):,} bytes)"
-    return shown
-
-
-def _quoted(text: str) -> str | None:
-    """``text`` as it can be typed back to the shell, or ``None`` if quotes cannot hold it."""
-    if text and not any(char.isspace() or char in "'\"\\;#" for char in text):
-        return text
-    if "'" not in text:
-        return f"'{text}'"
-    if '"' not in text and "\\" not in text:
-        return f'"{text}"'
-    return None
-
-
-def human_size(size: int) -> str:
-    """A byte count for people: ``512 B``, ``4.0 KiB``, ``2.0 MiB``."""
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size / (1024 * 1024):.1f} MiB"
-
-
-def split_commands(line: str) -> list[str]:
-    """Split a line at the semicolons that are not inside quotes.
-
-    >>> split_commands("put a 1; put b 'x;y' ;get a")
-    ['put a 1', " put b 'x;y' ", 'get a']
-    """
-    commands: list[str] = []
-    current: list[str] = []
-    quote = ""
-    escaped = False
-    for char in line:
-        if escaped:
-            escaped = False
-        elif char == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == ";":
-            commands.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    commands.append("".join(current))
-    return commands
-
-
-# ----------------------------------------------------------------------------
-# Messages about the engine's errors
-# ----------------------------------------------------------------------------
-
-
-def _where(error: BaseException) -> str:
-    """Where ``error`` was raised: ``days/day4/engine.py:120, in get``."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
-        return "an unknown place"
-    frame = frames[-1]
-    path = Path(frame.filename)
-    try:
-        name = str(path.resolve().relative_to(DEFAULT_ROOT))
-    except ValueError:
-        name = path.name
-    return f"{name}:{frame.lineno}, in {frame.name}"
-
-
-def _task_title(day: int, task: int) -> str:
-    """The title ``course.toml`` gives task ``task`` of day ``day`` ("" if none)."""
-    for course_day in load_days():
-        if course_day.number == day and 1 <= task <= len(course_day.tasks):
-            return course_day.tasks[task - 1]
-    return ""
-
-
-def unfinished_message(error: NotImplementedError) -> str:
-    """One line naming the unfinished task that raised ``error``.
-
-    The stubs raise e.g. ``NotImplementedError("day4.task2: LsmStorage.get — see
-    book: Day 4, Task 2")``, which becomes ``unfinished task day4.task2 (Point
-    reads): LsmStorage.get — see book: Day 4, Task 2``.
-    """
-    text = str(error).strip()
-    match = _TASK_MESSAGE.fullmatch(text)
-    if match is None:
-        return f"unfinished: {text or 'NotImplementedError'} (raised at {_where(error)})"
-    task, day, number, rest = match.groups()
-    title = _task_title(int(day), int(number))
-    name = f"{task} ({title})" if title else task
-    return f"unfinished task {name}: {rest}" if rest else f"unfinished task {name}"
-
-
-def _reference_hint(error: NotImplementedError) -> str:
-    """How to try the shell with the reference for the unfinished day ("" if not possible)."""
-    match = _TASK_MESSAGE.fullmatch(str(error).strip())
-    if match is None or not (DEFAULT_ROOT / "solutions").is_dir():
-        return ""
-    day = int(match.group(2))
-    if day == 1:
-        impl = "solutions"
-    elif day == 2:
-        impl = "student:1"
-    else:
-        impl = f"student:1-{day - 1}"
-    return f" (to use the reference from day {day} on: TINYLSM_IMPL={impl} python -m checker shell)"
-
-
-def _traceback_text(error: BaseException) -> str:
-    """The traceback of ``error`` without the shell's own frames."""
-    skipped = {str(Path(__file__).resolve()), str(Path(cmd.__file__).resolve())}
-    tb = error.__traceback__
-    while tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()) in skipped:
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(error), error, tb)).rstrip()
-
-
-# ----------------------------------------------------------------------------
-# Options and opening the engine
-# ----------------------------------------------------------------------------
-
-
-def _size_argument(text: str) -> int:
-    """A size in bytes, as ``4096``, ``4k``, ``4KiB`` or ``2M``."""
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use e.g. 4096, 4k or 2M")
-    number, unit = int(match.group(1)), match.group(2).lower()
-    return number * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
-
-
-def shell_options(args: argparse.Namespace, present_days: set[int]) -> LsmStorageOptions:
-    """The engine options for the shell: the course's defaults, then the flags.
-
-    Features of days that this copy of the course does not have are off, and so
-    is background work. Raises ``ShellError`` for flags that cannot be honoured.
-    """
-    from tinylsm.options import (
-        LeveledCompactionOptions,
-        NoCompaction,
-        SimpleLeveledCompactionOptions,
-        TieredCompactionOptions,
-    )
-    from tinylsm.testkit import options_for_day
-
-    last_day = 0
-    while last_day + 1 in present_days:
-        last_day += 1
-    fields: dict[str, object] = {}
-    if args.compaction is not None:
-        if args.compaction != "none" and 5 not in present_days:
-            raise ShellError(f"--compaction {args.compaction} needs day 5, which this copy of the course does not have")
-        strategies = {
-            "none": NoCompaction,
-            "simple": SimpleLeveledCompactionOptions,
-            "tiered": TieredCompactionOptions,
-            "leveled": LeveledCompactionOptions,
-        }
-        fields["compaction"] = strategies[args.compaction]()
-    if args.no_wal:
-        fields["enable_wal"] = False
-    if args.no_manifest:
-        fields["enable_manifest"] = False
-    if args.target_sst_size is not None:
-        fields["target_sst_size"] = args.target_sst_size
-    if args.block_size is not None:
-        fields["block_size"] = args.block_size
-    try:
-        return options_for_day(last_day, **fields)
-    except (TypeError, ValueError) as error:
-        raise ShellError(str(error)) from None
-
-
-def compaction_name(options: LsmStorageOptions) -> str:
-    """The ``--compaction`` name of the strategy in ``options``."""
-    names = {
-        "NoCompaction": "none",
-        "SimpleLeveledCompactionOptions": "simple",
-        "TieredCompactionOptions": "tiered",
-        "LeveledCompactionOptions": "leveled",
-    }
-    return names.get(type(options.compaction).__name__, type(options.compaction).__name__)
-
-
-def describe_options(options: LsmStorageOptions) -> str:
-    """The options that matter in the shell, on one line."""
-    on_off = {True: "on", False: "off"}
-    return (
-        f"compaction={compaction_name(options)} wal={on_off[options.enable_wal]} "
-        f"manifest={on_off[options.enable_manifest]} block_size={human_size(options.block_size)} "
-        f"target_sst_size={human_size(options.target_sst_size)} background_work={on_off[options.background_work]}"
-    )
-
-
-def open_engine(path: Path, options: LsmStorageOptions) -> LsmStorage:
-    """Open the composed engine's ``LsmStorage`` in ``path``."""
-    from tinylsm.engine import LsmStorage
-
-    return LsmStorage.open(path, options)
-
-
-# ----------------------------------------------------------------------------
-# Describing the tree
-# ----------------------------------------------------------------------------
-
-
-def _count(number: int, noun: str, plural: str = "") -> str:
-    """``1 SST``, ``2 SSTs``; ``plural`` for nouns that do not just take an s."""
-    return f"{number:,} {noun}" if number == 1 else f"{number:,} {plural or noun + 's'}"
-
-
-def _ids(ids: Sequence[int]) -> str:
-    return ("SST " if len(ids) == 1 else "SSTs ") + ", ".join(str(i) for i in ids)
-
-
-def run_name(index: int, tiered: bool) -> str:
-    """``L0`` for the first sorted run; then ``L1``, ``L2``, ... or ``tier 1``, ``tier 2``, ..."""
-    if index == 0:
-        return "L0"
-    return f"tier {index}" if tiered else f"L{index}"
-
-
-def tree_line(state: LsmStorageState, tiered: bool) -> str:
-    """The number of SSTs in L0 and in each level (or tier): ``L0: 2 SSTs, L1: 1 SST``."""
-    runs = [state.l0_sstables, *state.levels]
-    return ", ".join(f"{run_name(i, tiered)}: {_count(len(run), 'SST')}" for i, run in enumerate(runs))
-
-
-def tree_change(before: LsmStorageState, after: LsmStorageState) -> tuple[list[int], list[int]]:
-    """The SST ids that ``after`` has and ``before`` had not, and the reverse."""
-    old, new = set(before.sstables), set(after.sstables)
-    return sorted(new - old), sorted(old - new)
-
-
-# ----------------------------------------------------------------------------
-# The shell
-# ----------------------------------------------------------------------------
 
 
 class LsmShell(cmd.Cmd):
@@ -434,8 +121,8 @@ class LsmShell(cmd.Cmd):
             kind = "corrupt data: " if isinstance(error, self._corruption_error) else ""
             self.fail(f"error: {kind}{error}")
         except Exception as error:  # a bug in the engine: show where, and keep the shell alive
-            self.fail(_traceback_text(error), count=False)
-            self.fail(f"error: {type(error).__name__}: {error} (at {_where(error)})")
+            self.fail(traceback_text(error), count=False)
+            self.fail(f"error: {type(error).__name__}: {error} (at {where(error)})")
         return False
 
     def emptyline(self) -> bool:
@@ -634,13 +321,13 @@ class LsmShell(cmd.Cmd):
             try:
                 engine.put(b"key%08d" % i, value if value is not None else b"value%08d" % i)
             except KeyboardInterrupt:
-                self.say(f"interrupted: put {_count(i - first, 'key')}, key{first:08d} .. key{i - 1:08d}")
+                self.say(f"interrupted: put {count(i - first, 'key')}, key{first:08d} .. key{i - 1:08d}")
                 return
         elapsed = time.perf_counter() - began
         if end == first:
             self.say("put 0 keys")
         else:
-            self.say(f"put {_count(end - first, 'key')}: key{first:08d} .. key{end - 1:08d} ({elapsed:.2f} s)")
+            self.say(f"put {count(end - first, 'key')}: key{first:08d} .. key{end - 1:08d} ({elapsed:.2f} s)")
 
     def do_batch(self, arg: str) -> None:
         """Apply several puts and deletes together (write_batch).
@@ -682,7 +369,7 @@ class LsmShell(cmd.Cmd):
         if not added and not removed:
             self.say(f"nothing to flush: the memtables are empty; {tree_line(after, self.tiered)}")
             return
-        change = f"new {_ids(added)}" + (f", removed {_ids(removed)}" if removed else "")
+        change = f"new {ids(added)}" + (f", removed {ids(removed)}" if removed else "")
         self.say(f"flushed: {change}; {tree_line(after, self.tiered)}")
 
     def do_compact(self, arg: str) -> None:
@@ -700,8 +387,8 @@ class LsmShell(cmd.Cmd):
         if not added and not removed:
             self.say(f"nothing to compact; {tree_line(after, self.tiered)}")
             return
-        new = _ids(added) if added else "nothing (every entry was deleted)"
-        self.say(f"compacted: {_ids(removed)} -> {new}; {tree_line(after, self.tiered)}")
+        new = ids(added) if added else "nothing (every entry was deleted)"
+        self.say(f"compacted: {ids(removed)} -> {new}; {tree_line(after, self.tiered)}")
 
     def do_sync(self, arg: str) -> None:
         """Make every write so far survive a crash (sync).
@@ -718,7 +405,7 @@ class LsmShell(cmd.Cmd):
         if self.options.enable_wal:
             self.say("synced: the write-ahead log is on disk")
         elif added:
-            self.say(f"synced: no write-ahead log, so the memtables were flushed (new {_ids(added)})")
+            self.say(f"synced: no write-ahead log, so the memtables were flushed (new {ids(added)})")
         else:
             self.say("synced: no write-ahead log, and the memtables were empty")
 
@@ -735,16 +422,16 @@ class LsmShell(cmd.Cmd):
         state = self.engine.state
         memtable = state.memtable
         self.say(
-            f"memtable {memtable.id}: {_count(len(memtable), 'entry', 'entries')}, "
+            f"memtable {memtable.id}: {count(len(memtable), 'entry', 'entries')}, "
             f"{human_size(memtable.approximate_size())}"
         )
         for frozen in state.imm_memtables:
-            entries = _count(len(frozen), "entry", "entries")
+            entries = count(len(frozen), "entry", "entries")
             self.say(f"immutable memtable {frozen.id}: {entries}, {human_size(frozen.approximate_size())}")
         tables = state.sstables
         for index, run in enumerate([state.l0_sstables, *state.levels]):
             size = sum(tables[sst_id].size for sst_id in run)
-            self.say(f"{run_name(index, self.tiered)}: {_count(len(run), 'SST')}, {human_size(size)}")
+            self.say(f"{run_name(index, self.tiered)}: {count(len(run), 'SST')}, {human_size(size)}")
             listed = run if words else run[:DUMP_LIMIT]
             id_width = max((len(str(sst_id)) for sst_id in listed), default=1)
             for sst_id in listed:
@@ -789,7 +476,7 @@ class LsmShell(cmd.Cmd):
         state = self.db.state
         memtables = [state.memtable, *state.imm_memtables]
         entries = sum(len(memtable) for memtable in memtables)
-        self.say(f"reopened: {tree_line(state, self.tiered)}; {_count(entries, 'entry', 'entries')} in the memtables")
+        self.say(f"reopened: {tree_line(state, self.tiered)}; {count(entries, 'entry', 'entries')} in the memtables")
 
     def do_quit(self, arg: str) -> bool:
         """Close the database and leave (also: exit, or Ctrl-D).
@@ -824,7 +511,7 @@ class LsmShell(cmd.Cmd):
         except NotImplementedError as error:
             self.fail(unfinished_message(error))
         except Exception as error:
-            self.fail(f"error: closing the database failed: {type(error).__name__}: {error} (at {_where(error)})")
+            self.fail(f"error: closing the database failed: {type(error).__name__}: {error} (at {where(error)})")
 
 
 def _shell_words(arg: str) -> list[str]:
@@ -842,144 +529,7 @@ def _levels_text(levels: list, tiered: bool) -> str:
     parts = []
     for index, level in enumerate(levels):
         if isinstance(level, dict) and {"ssts", "bytes"} <= level.keys():
-            parts.append(f"{run_name(index, tiered)}: {_count(level['ssts'], 'SST')}, {human_size(level['bytes'])}")
+            parts.append(f"{run_name(index, tiered)}: {count(level['ssts'], 'SST')}, {human_size(level['bytes'])}")
         else:
             parts.append(f"{run_name(index, tiered)}: {level}")
     return "; ".join(parts)
-
-
-# ----------------------------------------------------------------------------
-# History
-# ----------------------------------------------------------------------------
-
-
-def load_history() -> Path | None:
-    """Read the history file from the home directory; its path, or ``None`` for no history.
-
-    Nothing here may stop the shell: without readline, or without a writable home
-    directory, there is simply no history.
-    """
-    try:
-        import readline
-
-        home = Path.home()
-        if not os.access(home, os.W_OK):
-            return None
-        path = home / HISTORY_FILE_NAME
-        if path.exists():
-            readline.read_history_file(path)
-        readline.set_history_length(HISTORY_LENGTH)
-        return path
-    except Exception:
-        return None
-
-
-def save_history(path: Path | None) -> None:
-    """Write the history file (silently giving up if it cannot be written)."""
-    if path is None:
-        return
-    try:
-        import readline
-
-        readline.write_history_file(path)
-    except Exception:
-        pass
-
-
-# ----------------------------------------------------------------------------
-# The command line
-# ----------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m checker shell",
-        description="An interactive shell on the engine that TINYLSM_IMPL composes (your days by default).",
-        epilog=(
-            "examples:\n"
-            "  python -m checker shell                      a temporary database, removed at exit\n"
-            "  python -m checker shell data --compaction tiered --target-sst-size 4k\n"
-            "  python -m checker shell -c 'fill 0 100; flush; dump'\n"
-            "  printf 'put a 1\\nget a\\n' | python -m checker shell"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("directory", nargs="?", metavar="DIR", help="the database directory (default: a temporary one)")
-    parser.add_argument(
-        "--compaction", choices=COMPACTIONS, help="compaction strategy (default: leveled once day 5 exists)"
-    )
-    parser.add_argument("--no-wal", action="store_true", help="no write-ahead log (sync then flushes the memtables)")
-    parser.add_argument(
-        "--no-manifest",
-        action="store_true",
-        help="no manifest (with --no-wal and --compaction none: the engine of days 1-4, before day 6 is written)",
-    )
-    parser.add_argument("--target-sst-size", type=_size_argument, metavar="BYTES", help="SST and memtable size")
-    parser.add_argument("--block-size", type=_size_argument, metavar="BYTES", help="block size inside an SST")
-    parser.add_argument("-c", dest="commands", metavar="COMMANDS", help="run these commands (';' between them), exit")
-    return parser
-
-
-def main(argv: list[str]) -> int:
-    """Run the shell; the exit status is 0, 1 (open failed, or a command failed) or 2 (usage)."""
-    args = parse_arguments(_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        import tinylsm  # chooses the composition, from TINYLSM_IMPL
-    except ValueError as error:  # TINYLSM_IMPL names no composition
-        print(f"shell: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        options = shell_options(args, set(tinylsm.COMPOSITION.sources))
-    except ShellError as error:
-        print(f"shell: {error}", file=sys.stderr)
-        return EXIT_USAGE
-
-    temporary = args.directory is None
-    path = Path(tempfile.mkdtemp(prefix="tinylsm-shell-")) if temporary else Path(args.directory)
-    try:
-        return _run(args, path, temporary, options, tinylsm.COMPOSITION.describe())
-    finally:
-        if temporary:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _run(args: argparse.Namespace, path: Path, temporary: bool, options: LsmStorageOptions, composition: str) -> int:
-    """Open the engine in ``path``, run the commands, close it; the exit status."""
-    try:
-        db = open_engine(path, options)
-    except NotImplementedError as error:
-        print(f"shell: cannot open the database: {unfinished_message(error)}{_reference_hint(error)}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as error:
-        print(f"shell: cannot open the database in {path}: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
-
-    interactive = args.commands is None and sys.stdin.isatty()
-    shell = LsmShell(path, options, db, interactive=interactive)
-    try:
-        if args.commands is not None:
-            shell.onecmd(args.commands)
-        elif interactive:
-            history = load_history()
-            where = f"{path} (temporary: removed at exit)" if temporary else str(path)
-            banner = (
-                f"TinyLSM shell · engine: {composition}\n"
-                f"database: {where}\n"
-                f"options: {describe_options(options)}\n"
-                "Type help for the commands, quit (or Ctrl-D) to leave."
-            )
-            try:
-                shell.run(banner)
-            finally:
-                save_history(history)
-        else:
-            shell.run()
-    except KeyboardInterrupt:
-        shell.fail("interrupted")
-    finally:
-        shell.close()
-    if interactive and temporary:
-        print("the temporary database was removed")
-    return EXIT_FAILED if shell.failures and not interactive else EXIT_OK
