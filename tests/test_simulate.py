@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.tools.simulate import MAX_TASKS_PER_FLUSH, MIB, Controller, Settings, main, run
+from checker.tools.simulate import main
+from checker.tools.simulate.model import MAX_TASKS_PER_FLUSH, MIB, Controller, Settings, run
 from tests.helpers import checker
 from tinylsm.state import LevelCompactionTask, TreeShape
 

@@ -19,7 +19,8 @@ from checker.figures.workloads import (
     require_day,
     run_workload,
 )
-from checker.tools.simulate import STRATEGIES, Settings, Simulation, load_controller
+from checker.tools.simulate import STRATEGIES, load_controller
+from checker.tools.simulate.model import Settings, Simulation
 from tinylsm.options import (
     CompactionOptions,
     LeveledCompactionOptions,
