@@ -72,7 +72,14 @@ class ListIterator:
 
 
 def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
-    """Every remaining ``(key, value)`` of a ``StorageIterator``, advancing it to the end."""
+    """Every remaining ``(key, value)`` of a ``StorageIterator``, advancing it to the end.
+
+    An iterator of the engine process (when the checker grades) is read there, in
+    one request, instead of four requests an entry.
+    """
+    read_remotely = getattr(type(iterator), "collect_remotely", None)
+    if read_remotely is not None:
+        return read_remotely(iterator)
     entries = []
     while iterator.is_valid():
         entries.append((iterator.key(), iterator.value()))

@@ -1,0 +1,447 @@
+"""The test process's side of isolation: start the engine process, and make ``tinylsm`` modules proxies of it.
+
+When the checker grades, the tests run in a process that holds their assertions,
+their results and nothing of the student's: every module of a day (``tinylsm.block``,
+``tinylsm.engine``, ...) is a ``RemoteModule`` whose attributes live in the engine
+process (``worker.py``). Calls, attribute reads and writes cross the socket; plain
+values (bytes, numbers, tuples, the provided options and errors) come back as
+copies, every other object as a proxy. The provided core (``tinylsm.options``,
+``tinylsm.errors``, ``tinylsm.testkit``, ...) stays a local module.
+
+What comes back is decoded by ``SafeUnpickler``, which builds only the classes in
+``ALLOWED_CLASSES`` and proxies: whatever the engine process sends, no function of
+this process runs because of it. The engine process may call back only into
+objects the tests handed it (a callback, a test's fake log), and then only their
+public methods; it cannot read an attribute that is not a plain value.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.abc
+import importlib.machinery
+import io
+import json
+import os
+import pathlib
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from checker.isolation.protocol import DUNDER_OPS, PLAIN_TYPES, Endpoint, PeerGone, Proxy, ProxyTable, RemoteFailure, dumps
+
+PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
+
+
+def _allowed_classes() -> dict[tuple[str, str], type]:
+    allowed: dict[tuple[str, str], type] = {}
+    for name in dir(builtins):
+        value = getattr(builtins, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            allowed[("builtins", name)] = value
+    for kind in (complex, bytearray, set, frozenset, slice, range):
+        allowed[("builtins", kind.__name__)] = kind
+    for kind in (pathlib.PosixPath, pathlib.PurePosixPath):
+        allowed[("pathlib", kind.__name__)] = kind
+    for module_name in PROVIDED_VALUE_MODULES:
+        module = importlib.import_module(module_name)
+        for name, value in vars(module).items():
+            if isinstance(value, type) and value.__module__ == module_name:
+                allowed[(module_name, name)] = value
+    from tinylsm.testkit import ListIterator
+
+    allowed[("tinylsm.testkit", "ListIterator")] = ListIterator
+    return allowed
+
+
+ALLOWED_CLASSES = _allowed_classes()
+"""The only classes a message from the engine process may name: value types of the provided core and exceptions."""
+
+ALLOWED_TYPES = frozenset(ALLOWED_CLASSES.values())
+
+NOT_REBUILT = (BaseException, KeyboardInterrupt, SystemExit, GeneratorExit)
+"""Exceptions that would stop the test process itself: they come back as ``RemoteFailure``."""
+
+
+class EngineProcessError(RuntimeError):
+    """The engine process could not run the student's code (it hung while importing, or ended)."""
+
+
+@dataclass
+class WorkerSettings:
+    """Everything needed to start an engine process for one graded run."""
+
+    tree: str
+    scratch: str
+    environment: dict[str, str]
+    student_dirs: list[str]
+    module_names: list[str]
+    read_paths: list[str]
+    write_paths: list[str]
+    memory_limit_mb: int = 4096
+    import_time_limit: float = 30.0
+    uid: int | None = None
+    gid: int | None = None
+    pid_namespace: bool = False
+    drop_capabilities: bool = False
+    protections: list[str] = field(default_factory=list)
+
+    def save(self, path: str) -> None:
+        pathlib.Path(path).write_text(json.dumps(self.__dict__))
+
+    @classmethod
+    def load(cls, path: str) -> WorkerSettings:
+        return cls(**json.loads(pathlib.Path(path).read_text()))
+
+
+class Exports:
+    """Objects of this process that the engine process holds (callbacks, fakes of tests)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, list] = {}
+        self._lock = threading.Lock()
+
+    def export(self, obj: Any) -> int:
+        with self._lock:
+            entry = self._held.setdefault(id(obj), [obj, 0])
+            entry[1] += 1
+        return id(obj)
+
+    def get(self, oid: Any) -> Any:
+        if type(oid) is not int:
+            raise pickle.UnpicklingError("a reference that is not a number")
+        with self._lock:
+            entry = self._held.get(oid)
+        if entry is None:
+            raise pickle.UnpicklingError("a reference to an object this process never gave")
+        return entry[0]
+
+    def release(self, releases: Any) -> None:
+        if not isinstance(releases, list):
+            return
+        with self._lock:
+            for item in releases:
+                if isinstance(item, tuple) and len(item) == 2 and type(item[0]) is int and type(item[1]) is int:
+                    entry = self._held.get(item[0])
+                    if entry is not None:
+                        entry[1] -= item[1]
+                        if entry[1] <= 0:
+                            del self._held[item[0]]
+
+
+def _describe(obj: Any) -> tuple:
+    kind = type(obj)
+    methods = tuple(n for n in dir(kind) if not n.startswith("_") and callable(getattr(kind, n, None)))
+    return ("test", kind.__name__, methods, False)
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Decodes what the engine process sends: allowed classes and references, nothing else."""
+
+    def __init__(self, data: bytes, client: Client) -> None:
+        super().__init__(io.BytesIO(data))
+        self._client = client
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED_CLASSES[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"{module}.{name} may not cross from the engine process") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not isinstance(pid, tuple) or not pid:
+            raise pickle.UnpicklingError("a malformed reference")
+        if pid[0] == "T" and len(pid) == 2:
+            return self._client.exports.get(pid[1])
+        if pid[0] == "W" and len(pid) == 3 and type(pid[1]) is int and _is_info(pid[2]):
+            return self._client.proxy(pid[1], pid[2])
+        raise pickle.UnpicklingError("a malformed reference")
+
+
+def _is_info(info: Any) -> bool:
+    return (
+        type(info) is tuple
+        and len(info) == 4
+        and type(info[0]) is str
+        and type(info[1]) is str
+        and type(info[2]) is tuple
+        and all(type(n) is str for n in info[2])
+        and type(info[3]) is bool
+    )
+
+
+class Client:
+    """The test process's connection to its engine process; restarts the process after it ends."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.exports = Exports()
+        self.proxies = ProxyTable()
+        self.endpoint: Endpoint | None = None
+        self.process: subprocess.Popen | None = None
+        self.generation = 0
+        self.hung_imports: dict[str, str] = {}
+        self._start_lock = threading.Lock()
+
+    # -- the engine process -----------------------------------------------------------------
+    def _command(self, fd: int) -> list[str]:
+        settings = self.settings
+        config = {
+            "fd": fd,
+            "uid": settings.uid,
+            "gid": settings.gid,
+            "memory_limit_mb": settings.memory_limit_mb,
+            "read_paths": settings.read_paths,
+            "write_paths": settings.write_paths,
+            "scratch": settings.scratch,
+            "tree": settings.tree,
+            "environment": settings.environment,
+            "student_dirs": settings.student_dirs,
+        }
+        boot = "import sys; sys.path.insert(0, sys.argv[1]); from _engine_worker.worker import main; main(sys.argv[2])"
+        command = [sys.executable, "-I", "-B", "-c", boot, settings.tree, json.dumps(config)]
+        if settings.drop_capabilities and shutil.which("setpriv"):
+            command = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *command]
+        if settings.pid_namespace:
+            command = ["unshare", "--pid", "--fork", "--kill-child", "--", *command]
+        if shutil.which("setpriv") and sys.platform.startswith("linux"):
+            command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
+        return command
+
+    def _start(self) -> Endpoint:
+        ours, theirs = socket.socketpair()
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TMPDIR": self.settings.scratch}
+        self.process = subprocess.Popen(
+            self._command(theirs.fileno()),
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            cwd=self.settings.scratch,
+            env=environment,
+            start_new_session=True,
+        )
+        theirs.close()
+        endpoint = Endpoint(
+            ours, "t", self.serve, self.encode, self.decode, self.describe_error, self.rebuild_error, self.exports.release
+        )
+        endpoint.start()
+        self.generation += 1
+        return endpoint
+
+    def connection(self) -> Endpoint:
+        """The live engine process, started (again) when there is none."""
+        with self._start_lock:
+            if self.endpoint is None or self.endpoint.gone:
+                if self.process is not None:
+                    self.stop()
+                self.endpoint = self._start()
+            return self.endpoint
+
+    def stop(self) -> None:
+        """End the engine process (and, through its namespace or session, all it started)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, 9)
+            except OSError:
+                process.kill()
+            process.wait()
+        if self.endpoint is not None:
+            self.endpoint.gone = True
+
+    # -- encoding -----------------------------------------------------------------------------
+    def _persistent_id(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in PLAIN_TYPES:
+            return None
+        if kind is Proxy:
+            return ("W", object.__getattribute__(obj, "_proxy_oid"))
+        if kind in ALLOWED_TYPES or (isinstance(obj, type) and obj in ALLOWED_TYPES):
+            return None
+        if isinstance(obj, (types.ModuleType, type)):
+            raise TypeError(f"a {kind.__name__} of the tests cannot be handed to the engine process")
+        return ("T", self.exports.export(obj), _describe(obj))
+
+    def encode(self, message: Any) -> bytes:
+        return dumps(message, self._persistent_id)
+
+    def decode(self, data: bytes) -> Any:
+        return SafeUnpickler(data, self).load()
+
+    def proxy(self, oid: int, info: tuple) -> Proxy:
+        return self.proxies.proxy(self.endpoint, oid, info)
+
+    def describe_error(self, error: BaseException) -> tuple:
+        """An exception of this process, as the engine process sees it: class and message, no frames.
+
+        The exception itself stays here; if it comes back (raised by a test's callback,
+        passed on by the student's code), it is raised again as the same object.
+        """
+        lineage = tuple((k.__module__, k.__qualname__) for k in type(error).__mro__)
+        return (lineage, str(error)[:2000], "", self.exports.export(error))
+
+    def rebuild_error(self, description: Any) -> BaseException:
+        """The engine process's exception as one of ours: the nearest allowed class, its message and frames."""
+        if not (isinstance(description, tuple) and len(description) == 4):
+            return RemoteFailure("the engine process answered with a malformed error")
+        lineage, message, where, origin = description
+        if type(origin) is int:
+            try:
+                original = self.exports.get(origin)
+            except pickle.UnpicklingError:
+                original = None
+            if isinstance(original, BaseException):
+                return original
+        message = str(message)
+        error: BaseException | None = None
+        for entry in lineage if isinstance(lineage, tuple) else ():
+            kind = ALLOWED_CLASSES.get(entry) if isinstance(entry, tuple) else None
+            if kind is not None and issubclass(kind, Exception) and kind not in NOT_REBUILT:
+                try:
+                    error = kind(message)
+                except Exception:
+                    continue
+                break
+        if error is None:
+            name = lineage[0][1] if lineage and isinstance(lineage[0], tuple) else "exception"
+            error = RemoteFailure(f"{name}: {message}")
+        if where:
+            error.add_note("In your code:\n" + str(where))
+        return error
+
+    # -- requests of the engine process -----------------------------------------------------------
+    def serve(self, op: str, args: tuple) -> Any:
+        """What the engine process may ask of this one: call what the tests gave it, read plain attributes."""
+        if op == "call":
+            target, positional, keywords = args
+            self._check_given(target)
+            return target(*positional, **keywords)
+        if op == "method":
+            target, name, positional, keywords = args
+            self._check_given(target)
+            method = self._public_method(target, name)
+            return method(*positional, **keywords)
+        if op == "getattr":
+            target, name = args
+            self._check_given(target)
+            value = getattr(target, _public(name))
+            if type(value) in PLAIN_TYPES or type(value) in ALLOWED_TYPES:
+                return value
+            raise AttributeError(f"{name} is not shared with the engine process")
+        raise PermissionError(f"the engine process may not ask for {op!r}")
+
+    @staticmethod
+    def _check_given(target: Any) -> None:
+        if isinstance(target, Proxy) or type(target) in PLAIN_TYPES:
+            raise PermissionError("only objects the tests handed over can be called")
+
+    @staticmethod
+    def _public_method(target: Any, name: str) -> Any:
+        if name in DUNDER_OPS and name not in ("__repr__", "__str__"):
+            return getattr(target, name)
+        attribute = getattr(type(target), _public(name), None)
+        if not callable(attribute) or isinstance(attribute, type):
+            raise AttributeError(f"{name} is not a method the engine process may call")
+        return getattr(target, name)
+
+    # -- what the tests use -----------------------------------------------------------------------
+    def import_module(self, name: str) -> Proxy:
+        """The engine process's module ``name``, importing it there within the import time limit."""
+        if name in self.hung_imports:
+            raise EngineProcessError(self.hung_imports[name])
+        endpoint = self.connection()
+        try:
+            return endpoint.call("import", name, timeout=self.settings.import_time_limit)
+        except TimeoutError:
+            message = (
+                f"importing {name} did not finish within {self.settings.import_time_limit:g} s: the module hangs "
+                "while being imported (a loop or a blocking call at module level?)"
+            )
+            self.hung_imports[name] = message
+            self.stop()
+            raise EngineProcessError(message) from None
+        except PeerGone:
+            raise EngineProcessError(
+                f"the engine process ended while importing {name} (an exit or a crash at import time?)"
+            ) from None
+
+    def call(self, op: str, *args: Any) -> Any:
+        return self.connection().call(op, *args)
+
+
+def _public(name: str) -> str:
+    if not isinstance(name, str) or name.startswith("_"):
+        raise AttributeError(f"{name!r} is not shared with the engine process")
+    return name
+
+
+class RemoteModule(types.ModuleType):
+    """A module of a day, living in the engine process: attribute reads and writes go there."""
+
+    def __init__(self, name: str, client: Client) -> None:
+        super().__init__(name)
+        object.__setattr__(self, "_remote_client", client)
+        object.__setattr__(self, "_remote_handle", None)
+        object.__setattr__(self, "_remote_generation", -1)
+
+    def _remote(self) -> Proxy:
+        client: Client = object.__getattribute__(self, "_remote_client")
+        if object.__getattribute__(self, "_remote_generation") != client.generation or client.endpoint.gone:
+            handle = client.import_module(self.__name__)
+            object.__setattr__(self, "_remote_handle", handle)
+            object.__setattr__(self, "_remote_generation", client.generation)
+        return object.__getattribute__(self, "_remote_handle")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return getattr(self._remote(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__") and name.endswith("__"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._remote(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._remote(), name)
+
+
+class RemoteFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Makes ``import tinylsm.<day module>`` give a ``RemoteModule``; the provided core stays local."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.names = {f"tinylsm.{name}" for name in client.settings.module_names}
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname in self.names:
+            return importlib.machinery.ModuleSpec(fullname, self)
+        return None
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return RemoteModule(spec.name, self.client)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module._remote()  # type: ignore[attr-defined]  (imports it over there, or raises why not)
+
+
+def install(settings: WorkerSettings) -> Client:
+    """Route the day modules of ``tinylsm`` to a new engine process; the provided core stays here."""
+    client = Client(settings)
+    sys.meta_path.insert(0, RemoteFinder(client))
+    return client
+
+
+def remote_call(op: str, *args: Any) -> Any:
+    """Run one of the engine process's helper requests (``collect``, ``threads``) on the installed client."""
+    for finder in sys.meta_path:
+        if isinstance(finder, RemoteFinder):
+            return finder.client.call(op, *args)
+    raise RuntimeError("no engine process: the tests run in one process")

@@ -1,0 +1,516 @@
+"""The wire between the grader's test process and the engine process that runs the student's code.
+
+Both ends speak the same protocol; only the standard library is used here, since
+this module is copied into the engine process's own tree.
+
+A message is a length-prefixed pickle of ``(kind, lane, call_id, body)``:
+
+* ``kind`` is ``"call"`` (a request), ``"ok"`` or ``"err"`` (its answer), or
+  ``"release"`` (proxies the other side dropped);
+* ``lane`` names a pair of threads, one on each side, that talk to each other:
+  ``("t", n)`` for a thread of the test process, ``("w", n)`` for a thread the engine
+  started itself (a background compaction calling back into a test, say). Every
+  request of a lane runs on the same thread at the other end, so locks, thread
+  identity and nested calls (a test's callback that calls the engine again) behave
+  as they would in one process.
+
+What a side may send is decided by its encoder: plain values cross by copy, every
+other object stays where it lives and crosses as a reference that the other side
+turns into a proxy. What a side accepts is decided by its decoder, which the test
+process keeps strict (see ``client.SafeUnpickler``): a message from the engine
+process can never name a function to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import pickle
+import queue
+import select
+import socket
+import struct
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+HEADER = struct.Struct("<Q")
+MAX_MESSAGE_BYTES = 1 << 30
+"""A bound on one message, so that a hostile peer cannot make the other side allocate without limit."""
+
+PLAIN_TYPES = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset})
+"""Types that always cross by copy (their contents are encoded one by one)."""
+
+
+FOLLOWER_WAIT = 0.05
+"""How long a thread waits for the reading thread to hand it a message before it tries to read itself."""
+
+BACKGROUND_POLL = 0.5
+"""How often the background reader looks whether the wire went down while nobody read."""
+
+SERVANT_IDLE_SECONDS = 20.0
+"""A thread that served a lane ends after this long without a request (threads of tests come and go)."""
+
+
+COLLECT_LIMIT = 10_000_000
+"""Entries ``collect`` reads before it decides the iterator never ends."""
+
+
+class PeerGone(ConnectionError):
+    """The other process ended (or closed the wire) before answering."""
+
+
+class RemoteFailure(Exception):
+    """An exception from the other side whose class cannot be rebuilt here."""
+
+
+Lane = tuple[str, int]
+
+
+class Endpoint:
+    """One side of the wire: sends requests, routes answers, serves the other side's requests.
+
+    ``serve(op, args)`` runs a request of the other side and returns its result (or
+    raises); ``encode(message)`` and ``decode(data)`` turn messages into bytes and back.
+
+    Reading is leader/follower: a thread that waits for a message reads the socket
+    itself when no other thread does, and hands on what belongs to other lanes. A
+    call from one thread therefore costs one round trip and no thread switch; a
+    background thread reads when nobody else does (a callback from a thread the
+    other side started while this side is busy with something else).
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        side: str,
+        serve: Callable[[str, tuple], Any],
+        encode: Callable[[Any], bytes],
+        decode: Callable[[bytes], Any],
+        describe_error: Callable[[BaseException], tuple],
+        rebuild_error: Callable[[Any], BaseException],
+        on_release: Callable[[Any], None],
+    ) -> None:
+        self._sock = sock
+        self._side = side
+        self._serve = serve
+        self._encode = encode
+        self._decode = decode
+        self._describe_error = describe_error
+        self._rebuild_error = rebuild_error
+        self._on_release = on_release
+        self._send_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._inboxes: dict[Lane, queue.SimpleQueue] = {}
+        self._inbox_lock = threading.Lock()
+        self._local = threading.local()
+        self._call_ids = itertools.count(1)
+        self._pending_releases: list[tuple[int, int]] = []
+        self._decoding = threading.local()
+        self.gone = False
+        self.gone_reason = ""
+        self.abandoned = False
+        self._gone_event = threading.Event()
+        self._background = threading.Thread(target=self._background_reader, name=f"wire-{side}", daemon=True)
+
+    def start(self) -> None:
+        """Begin reading the other side's messages."""
+        self._background.start()
+
+    def wait_until_gone(self) -> None:
+        """Block until the other side closes the wire."""
+        self._gone_event.wait()
+
+    # -- sending ------------------------------------------------------------------------
+    def _send_bytes(self, data: bytes) -> None:
+        with self._send_lock:
+            self._sock.sendall(HEADER.pack(len(data)) + data)
+
+    def release_later(self, oid: int, count: int) -> None:
+        """Note that ``count`` references to the other side's object ``oid`` were dropped here.
+
+        Called from ``__del__``, which may run anywhere (even inside a send), so the
+        note is only queued; the next request carries it.
+        """
+        self._pending_releases.append((oid, count))
+
+    def _flush_releases(self) -> None:
+        if self._pending_releases:
+            taken, self._pending_releases = self._pending_releases, []
+            self._send_bytes(self._encode(("release", None, 0, taken)))
+
+    def _lane(self) -> Lane:
+        lane = getattr(self._local, "lane", None)
+        if lane is None:
+            lane = (self._side, threading.get_ident())
+            self._local.lane = lane
+        return lane
+
+    def _inbox(self, lane: Lane) -> queue.SimpleQueue:
+        with self._inbox_lock:
+            inbox = self._inboxes.get(lane)
+            if inbox is None:
+                inbox = self._inboxes[lane] = queue.SimpleQueue()
+            return inbox
+
+    def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
+        """Ask the other side to run ``op``; serve its nested requests while waiting.
+
+        With ``timeout``, raises ``TimeoutError`` when no answer came in time (the
+        request may still be running over there).
+        """
+        if getattr(self._decoding, "active", False):
+            # only a crafted message makes decoding call something; refuse, and drop the wire
+            raise pickle.UnpicklingError("a message tried to make a call while being decoded")
+        if self.gone:
+            raise PeerGone(f"the other process has ended ({self.gone_reason or 'it closed the connection'})")
+        lane = self._lane()
+        inbox = self._inbox(lane)
+        call_id = next(self._call_ids)
+        try:
+            self._flush_releases()
+            self._send_bytes(self._encode(("call", lane, call_id, (op, args))))
+        except OSError as error:
+            raise PeerGone(f"the other process has ended ({error})") from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                kind, _, answered, body = self._next_message(lane, inbox, deadline)
+                if kind == "call":
+                    self._run_request(lane, answered, body)
+                elif kind == "gone":
+                    inbox.put(("gone", lane, 0, None))  # later calls of this lane see it too
+                    raise PeerGone(f"the other process ended before it answered ({self.gone_reason})")
+                elif answered == call_id:
+                    if kind == "ok":
+                        return body
+                    raise self._rebuild_error(body)
+                # else: the answer to a call that was abandoned; drop it
+        except (PeerGone, TimeoutError):
+            raise
+        except BaseException:
+            # interrupted while the other side works on it (a test's time limit): that side
+            # is busy for good on this lane, so it must be started again before the next call
+            self.abandoned = True
+            raise
+
+    # -- receiving ----------------------------------------------------------------------
+    def _read_exactly(self, size: int) -> bytes:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        received = 0
+        while received < size:
+            count = self._sock.recv_into(view[received:], size - received)
+            if count == 0:
+                raise PeerGone("end of stream")
+            received += count
+        return bytes(buffer)
+
+    def _read_message(self) -> tuple:
+        """Read and decode one message; called with the read lock held."""
+        (size,) = HEADER.unpack(self._read_exactly(HEADER.size))
+        if size > MAX_MESSAGE_BYTES:
+            raise PeerGone(f"a message of {size} bytes is over the limit")
+        data = self._read_exactly(size)
+        self._decoding.active = True
+        try:
+            message = self._decode(data)
+        finally:
+            self._decoding.active = False
+        if not (isinstance(message, tuple) and len(message) == 4):
+            raise PeerGone("a malformed message")
+        if message[0] != "release" and not (isinstance(message[1], tuple) and len(message[1]) == 2):
+            raise PeerGone("a message without a lane")
+        return message
+
+    def _read_one(self) -> tuple | None:
+        """Read one message (read lock held); ``None`` once the wire is down."""
+        try:
+            return self._read_message()
+        except (OSError, PeerGone, pickle.UnpicklingError, EOFError, ValueError, TypeError, struct.error) as error:
+            self._go(f"{type(error).__name__}: {error}")
+            return None
+
+    def _go(self, reason: str) -> None:
+        if not self.gone:
+            self.gone_reason = reason
+            self.gone = True
+        with self._inbox_lock:
+            inboxes = list(self._inboxes.values())
+        for inbox in inboxes:
+            inbox.put(("gone", None, 0, None))
+        self._gone_event.set()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _route(self, message: tuple) -> None:
+        """Hand a message to its lane's thread, starting a thread for a new lane of the other side."""
+        kind, lane = message[0], message[1]
+        if kind == "release":
+            self._on_release(message[3])
+            return
+        with self._inbox_lock:
+            inbox = self._inboxes.get(lane)
+            new_lane = inbox is None
+            if new_lane:
+                inbox = self._inboxes[lane] = queue.SimpleQueue()
+            inbox.put(message)
+        if kind == "call" and new_lane and lane[0] != self._side:
+            threading.Thread(target=self._servant, args=(lane,), name=f"lane-{lane[1]}", daemon=True).start()
+
+    def _next_message(self, lane: Lane, inbox: queue.SimpleQueue, deadline: float | None) -> tuple:
+        """The next message of ``lane``: read it from the socket when nobody else reads."""
+        while True:
+            try:
+                return inbox.get_nowait()
+            except queue.Empty:
+                pass
+            if self.gone:
+                return ("gone", lane, 0, None)
+            if deadline is None and self._read_lock.acquire(blocking=False):
+                try:
+                    try:
+                        return inbox.get_nowait()  # handed over while we took the lock
+                    except queue.Empty:
+                        pass
+                    message = self._read_one()
+                finally:
+                    self._read_lock.release()
+                if message is None:
+                    continue
+                if message[0] != "release" and message[1] == lane:
+                    return message
+                self._route(message)
+                continue
+            # another thread reads (or a deadline applies): wait for what it hands over
+            wait = FOLLOWER_WAIT if deadline is None else max(0.0, min(FOLLOWER_WAIT, deadline - time.monotonic()))
+            try:
+                return inbox.get(timeout=wait)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError("no answer in time") from None
+
+    def _background_reader(self) -> None:
+        """Read whenever the socket has data and no waiting thread is reading it."""
+        while not self.gone:
+            try:
+                readable, _, _ = select.select([self._sock], [], [], BACKGROUND_POLL)
+            except (OSError, ValueError):
+                self._go("the socket closed")
+                return
+            if not readable:
+                continue
+            with self._read_lock:
+                try:
+                    ready, _, _ = select.select([self._sock], [], [], 0)
+                except (OSError, ValueError):
+                    ready = [self._sock]
+                message = self._read_one() if ready else None
+            if message is not None:
+                self._route(message)
+
+    def _servant(self, lane: Lane) -> None:
+        """Serve every request of one lane of the other side, on this one thread."""
+        self._local.lane = lane
+        inbox = self._inbox(lane)
+        while True:
+            try:
+                kind, _, call_id, body = self._next_message(lane, inbox, time.monotonic() + SERVANT_IDLE_SECONDS)
+            except TimeoutError:
+                with self._inbox_lock:
+                    if inbox.empty():
+                        del self._inboxes[lane]
+                        return
+                continue
+            if kind == "gone":
+                return
+            if kind == "call":
+                self._run_request(lane, call_id, body)
+
+    def _run_request(self, lane: Lane, call_id: int, body: Any) -> None:
+        try:
+            op, args = body
+            data = self._encode(("ok", lane, call_id, self._serve(op, args)))
+        except BaseException as error:  # every failure goes back to the caller, as the caller's exception
+            try:
+                data = self._encode(("err", lane, call_id, self._describe_error(error)))
+            except Exception as unencodable:
+                data = self._encode(("err", lane, call_id, self._describe_error(RemoteFailure(repr(unencodable)))))
+        try:
+            self._flush_releases()
+            self._send_bytes(data)
+        except OSError as error:
+            self._go(f"sending failed: {error}")
+
+
+def dumps(value: Any, persistent_id: Callable[[Any], Any]) -> bytes:
+    """Pickle ``value``, letting ``persistent_id`` decide which objects cross by reference."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.persistent_id = persistent_id  # type: ignore[method-assign]
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+DUNDER_OPS = frozenset(
+    {"__iter__", "__next__", "__len__", "__getitem__", "__setitem__", "__delitem__", "__contains__", "__bool__",
+     "__enter__", "__exit__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__repr__",
+     "__str__", "__call__"}
+)
+"""Special methods a proxy forwards (each runs as the operation it names, e.g. ``len(obj)``)."""
+
+
+class ProxyTable:
+    """One proxy per object of the other side, so that ``is`` means there what it means here."""
+
+    def __init__(self) -> None:
+        self._proxies: weakref.WeakValueDictionary[int, Proxy] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+
+    def proxy(self, endpoint: Endpoint, oid: int, info: tuple) -> Proxy:
+        """The proxy of ``oid``, counting one more reference the other side gave out."""
+        with self._lock:
+            existing = self._proxies.get(oid)
+            if existing is not None and object.__getattribute__(existing, "_proxy_endpoint") is endpoint:
+                object.__setattr__(existing, "_proxy_count", existing._proxy_count + 1)
+                return existing
+            created = Proxy(endpoint, oid, info)
+            self._proxies[oid] = created
+            return created
+
+
+class Proxy:
+    """An object of the other process, used here as if it were local.
+
+    Method calls, attribute reads and writes, calls and the special methods in
+    ``DUNDER_OPS`` are forwarded. ``info`` is ``(module, qualname, methods, is_class)``:
+    methods are called in one round trip, other attributes are read in one.
+    """
+
+    __slots__ = ("__weakref__", "_proxy_count", "_proxy_endpoint", "_proxy_info", "_proxy_oid")
+
+    def __init__(self, endpoint: Endpoint, oid: int, info: tuple) -> None:
+        object.__setattr__(self, "_proxy_endpoint", endpoint)
+        object.__setattr__(self, "_proxy_oid", oid)
+        object.__setattr__(self, "_proxy_info", info)
+        object.__setattr__(self, "_proxy_count", 1)
+
+    def __del__(self) -> None:
+        endpoint = self._proxy_endpoint
+        if not endpoint.gone:
+            endpoint.release_later(self._proxy_oid, self._proxy_count)
+
+    def _proxy_call(self, op: str, *args: Any) -> Any:
+        return self._proxy_endpoint.call(op, self, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            # special names that introspection (pytest, inspect) probes: answered here, not over there
+            if name == "__name__":
+                return self._proxy_info[1].rpartition(".")[2]
+            if name == "__qualname__":
+                return self._proxy_info[1]
+            if name == "__module__":
+                return self._proxy_info[0]
+            raise AttributeError(name)
+        if name.startswith("_proxy_"):
+            raise AttributeError(name)
+        if name in self._proxy_info[2]:
+            return BoundMethod(self, name)
+        return self._proxy_call("getattr", name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._proxy_call("setattr", name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._proxy_call("delattr", name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._proxy_call("call", args, kwargs)
+
+    def collect_remotely(self) -> list:
+        """Every remaining entry of a storage iterator over there, read in one request."""
+        return self._proxy_endpoint.call("collect", self, COLLECT_LIMIT)
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return self._proxy_endpoint.call("isinstance", instance, self)
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return self._proxy_endpoint.call("issubclass", subclass, self)
+
+    def __repr__(self) -> str:
+        return self._proxy_call("method", "__repr__", (), {})
+
+    def __str__(self) -> str:
+        return self._proxy_call("method", "__str__", (), {})
+
+    def __hash__(self) -> int:
+        return self._proxy_call("method", "__hash__", (), {})
+
+    def __bool__(self) -> bool:
+        return self._proxy_call("method", "__bool__", (), {})
+
+    def __iter__(self) -> Any:
+        return self._proxy_call("method", "__iter__", (), {})
+
+    def __next__(self) -> Any:
+        return self._proxy_call("method", "__next__", (), {})
+
+    def __len__(self) -> int:
+        return self._proxy_call("method", "__len__", (), {})
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._proxy_call("method", "__getitem__", (key,), {})
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._proxy_call("method", "__setitem__", (key, value), {})
+
+    def __delitem__(self, key: Any) -> None:
+        self._proxy_call("method", "__delitem__", (key,), {})
+
+    def __contains__(self, item: Any) -> bool:
+        return self._proxy_call("method", "__contains__", (item,), {})
+
+    def __enter__(self) -> Any:
+        return self._proxy_call("method", "__enter__", (), {})
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        # the exception itself stays here: only whether there was one crosses
+        return self._proxy_call("method", "__exit__", (None, None, None) if exc_info[0] is None else exc_info[:2] + (None,), {})
+
+    def __eq__(self, other: object) -> bool:
+        return self._proxy_call("method", "__eq__", (other,), {})
+
+    def __ne__(self, other: object) -> bool:
+        return self._proxy_call("method", "__ne__", (other,), {})
+
+    def __lt__(self, other: object) -> bool:
+        return self._proxy_call("method", "__lt__", (other,), {})
+
+    def __le__(self, other: object) -> bool:
+        return self._proxy_call("method", "__le__", (other,), {})
+
+    def __gt__(self, other: object) -> bool:
+        return self._proxy_call("method", "__gt__", (other,), {})
+
+    def __ge__(self, other: object) -> bool:
+        return self._proxy_call("method", "__ge__", (other,), {})
+
+
+class BoundMethod:
+    """``proxy.name``, ready to be called in one round trip."""
+
+    __slots__ = ("name", "target")
+
+    def __init__(self, target: Proxy, name: str) -> None:
+        self.target = target
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target._proxy_call("method", self.name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<method {self.name} of a remote object>"

@@ -1,0 +1,285 @@
+"""The engine process: runs the composed ``tinylsm`` (the student's graded day) for a test process.
+
+It is started by ``client.start_worker`` with one end of a socket pair, and does
+only what the test process asks: import a module of ``tinylsm``, read or write an
+attribute, call something. It holds the objects the test process uses through
+proxies, and hands back plain values by copy.
+
+Nothing here is trusted: the student's code runs in this process and may change
+anything in it. What keeps the grade safe is on the other side of the socket
+(the strict decoder of the test process) and around this process (another user,
+Landlock, a PID namespace, limits). Only the standard library is used, since this
+module is copied into the engine's own tree, away from the checker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import operator
+import os
+import pickle
+import socket
+import sys
+import threading
+import traceback
+import types
+from typing import Any
+
+from . import limits
+from .protocol import DUNDER_OPS, PLAIN_TYPES, Endpoint, Proxy, ProxyTable, RemoteFailure, dumps
+
+ORIGIN_ATTRIBUTE = "_raised_by_the_tests"
+"""Marks an exception that a test's callback raised, so that it goes back as that very exception."""
+
+TRACEBACK_LIMIT = 2000
+"""Characters of the student's own traceback sent with an exception."""
+
+VALUE_CLASSES = {
+    "tinylsm.options": None,  # every class of the module
+    "tinylsm.state": ("SstInfo", "TreeShape", "LevelCompactionTask", "TieredCompactionTask", "CompactionRecord"),
+    "tinylsm.lookup": ("Absent",),
+    "tinylsm.errors": None,
+    "pathlib": ("PosixPath", "PurePosixPath"),
+    "tinylsm.testkit": ("ListIterator",),  # test data: copied, so that a merge over it needs no call back
+}
+"""Classes of the provided core whose instances cross by copy (the test process knows them too)."""
+
+
+def _operation(name: str) -> Any:
+    table = {
+        "__iter__": iter,
+        "__next__": next,
+        "__len__": len,
+        "__getitem__": operator.getitem,
+        "__setitem__": operator.setitem,
+        "__delitem__": operator.delitem,
+        "__contains__": lambda obj, item: item in obj,
+        "__bool__": bool,
+        "__eq__": operator.eq,
+        "__ne__": operator.ne,
+        "__lt__": operator.lt,
+        "__le__": operator.le,
+        "__gt__": operator.gt,
+        "__ge__": operator.ge,
+        "__hash__": hash,
+        "__repr__": lambda obj: repr(obj)[:TRACEBACK_LIMIT],
+        "__str__": lambda obj: str(obj)[:TRACEBACK_LIMIT],
+        "__call__": lambda obj, *args, **kwargs: obj(*args, **kwargs),
+        "__enter__": lambda obj: type(obj).__enter__(obj),
+        "__exit__": lambda obj, *args: type(obj).__exit__(obj, *args),
+    }
+    return table[name]
+
+
+class Objects:
+    """The objects of this process that the test process holds, with how many references it holds."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, list] = {}
+        self._lock = threading.Lock()
+
+    def export(self, obj: Any) -> int:
+        oid = id(obj)
+        with self._lock:
+            entry = self._held.get(oid)
+            if entry is None:
+                self._held[oid] = [obj, 1]
+            else:
+                entry[1] += 1
+        return oid
+
+    def get(self, oid: int) -> Any:
+        with self._lock:
+            return self._held[oid][0]
+
+    def release(self, releases: list[tuple[int, int]]) -> None:
+        with self._lock:
+            for oid, count in releases:
+                entry = self._held.get(oid)
+                if entry is not None:
+                    entry[1] -= count
+                    if entry[1] <= 0:
+                        del self._held[oid]
+
+
+def describe_type(obj: Any) -> tuple:
+    """``(module, qualname, methods, is_class)`` of an object sent by reference."""
+    kind = obj if isinstance(obj, type) else type(obj)
+    if isinstance(obj, types.ModuleType):
+        return (obj.__name__, "<module>", (), False)
+    methods = tuple(
+        name
+        for name in dir(kind)
+        if not name.startswith("_") and callable(getattr(kind, name, None)) and not isinstance(getattr(kind, name), type)
+    )
+    return (getattr(kind, "__module__", "?"), getattr(kind, "__qualname__", "?"), methods, isinstance(obj, type))
+
+
+class Worker:
+    """Serves the test process's requests on the composed engine."""
+
+    def __init__(self, sock: socket.socket, student_dirs: list[str], status: dict) -> None:
+        self.status = status
+        self.objects = Objects()
+        self.proxies = ProxyTable()
+        self.student_dirs = tuple(os.path.realpath(d) + os.sep for d in student_dirs)
+        self.value_types = self._value_types()
+        self.endpoint = Endpoint(
+            sock,
+            "w",
+            self.serve,
+            self.encode,
+            self.decode,
+            self.describe_error,
+            self.rebuild_error,
+            self.objects.release,
+        )
+
+    @staticmethod
+    def _value_types() -> frozenset:
+        found = set()
+        for module_name, names in VALUE_CLASSES.items():
+            module = importlib.import_module(module_name)
+            for name in names or [n for n in dir(module) if not n.startswith("_")]:
+                value = getattr(module, name, None)
+                if isinstance(value, type) and value.__module__ == module_name:
+                    found.add(value)
+        return frozenset(found)
+
+    # -- encoding -------------------------------------------------------------------------
+    def _persistent_id(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in PLAIN_TYPES or kind in self.value_types:
+            return None
+        if isinstance(obj, type) and (obj in self.value_types or (obj.__module__ == "builtins" and issubclass(obj, Exception))):
+            return None  # named, as the class of a value above
+        if kind is Proxy:
+            return ("T", object.__getattribute__(obj, "_proxy_oid"))
+        return ("W", self.objects.export(obj), describe_type(obj))
+
+    def encode(self, message: Any) -> bytes:
+        return dumps(message, self._persistent_id)
+
+    def decode(self, data: bytes) -> Any:
+        unpickler = pickle.Unpickler(io.BytesIO(data))
+        unpickler.persistent_load = self._persistent_load  # type: ignore[method-assign]
+        return unpickler.load()
+
+    def _persistent_load(self, pid: Any) -> Any:
+        if pid[0] == "W":
+            return self.objects.get(pid[1])
+        return self.proxies.proxy(self.endpoint, pid[1], pid[2])
+
+    # -- errors -----------------------------------------------------------------------------
+    def describe_error(self, error: BaseException) -> tuple:
+        """Class path, message and the student's own frames of an exception raised here."""
+        lineage = tuple((k.__module__, k.__qualname__) for k in type(error).__mro__)
+        try:
+            message = str(error)
+        except Exception:  # a student's __str__ may raise too
+            message = f"<{type(error).__name__} whose message could not be shown>"
+        frames = [
+            frame
+            for frame in traceback.extract_tb(error.__traceback__)
+            if os.path.realpath(frame.filename).startswith(self.student_dirs)
+        ]
+        where = "".join(traceback.format_list(frames))[-TRACEBACK_LIMIT:]
+        origin = getattr(error, ORIGIN_ATTRIBUTE, None)
+        return (lineage, message[:TRACEBACK_LIMIT], where, origin if type(origin) is int else None)
+
+    @staticmethod
+    def rebuild_error(description: tuple) -> BaseException:
+        """A test's exception (raised by a callback) as the nearest class known here, marked with its origin."""
+        lineage, message, _, origin = description
+        error: BaseException = RemoteFailure(message)
+        for module, qualname in lineage:
+            kind = getattr(sys.modules.get(module), qualname, None)
+            if isinstance(kind, type) and issubclass(kind, Exception):
+                try:
+                    error = kind(message)
+                except Exception:
+                    continue
+                break
+        setattr(error, ORIGIN_ATTRIBUTE, origin)
+        return error
+
+    # -- requests ---------------------------------------------------------------------------
+    def serve(self, op: str, args: tuple) -> Any:
+        if op == "import":
+            (name,) = args
+            return importlib.import_module(name)
+        if op == "call":
+            target, positional, keywords = args
+            return target(*positional, **keywords)
+        if op == "method":
+            target, name, positional, keywords = args
+            return self._method(target, name)(*positional, **keywords)
+        if op == "getattr":
+            target, name = args
+            return getattr(target, name)
+        if op == "setattr":
+            target, name, value = args
+            setattr(target, name, value)
+            return None
+        if op == "delattr":
+            target, name = args
+            delattr(target, name)
+            return None
+        if op == "isinstance":
+            return isinstance(*args)
+        if op == "issubclass":
+            return issubclass(*args)
+        if op == "collect":
+            return _collect(*args)
+        if op == "status":
+            return self.status
+        if op == "threads":
+            return sorted(t.name for t in threading.enumerate() if not t.name.startswith(("wire-", "lane-")))
+        raise ValueError(f"unknown request {op!r}")
+
+    @staticmethod
+    def _method(target: Any, name: str) -> Any:
+        if name in DUNDER_OPS:
+            operation = _operation(name)
+            return lambda *args, **kwargs: operation(target, *args, **kwargs)
+        if isinstance(target, (type, types.ModuleType)):
+            return getattr(target, name)
+        # the class's method, even when the instance was patched: a patch that wraps
+        # the original must be able to call it
+        attribute = getattr(type(target), name, None)
+        if hasattr(attribute, "__get__"):
+            return attribute.__get__(target, type(target))
+        return getattr(target, name)
+
+
+def _collect(iterator: Any, limit: int) -> list:
+    """Every entry of a storage iterator, read here in one request (``testkit.collect``)."""
+    entries = []
+    while iterator.is_valid():
+        if len(entries) >= limit:
+            raise AssertionError(f"the iterator yielded more than {limit} entries (does next() move?)")
+        entries.append((iterator.key(), iterator.value()))
+        iterator.next()
+    return entries
+
+
+def main(config_text: str) -> None:
+    """Set up this process's limits from ``config_text`` (JSON), then serve until the wire closes."""
+    config = json.loads(config_text)
+    sock = socket.socket(fileno=config["fd"])
+    if config.get("uid") is not None:
+        os.setgroups([])
+        os.setgid(config["gid"])
+        os.setuid(config["uid"])
+    limits.die_with_parent()
+    limits.limit_memory(config["memory_limit_mb"])
+    file_access = limits.restrict(config["read_paths"], config["write_paths"])
+    os.chdir(config["scratch"])
+    os.environ.clear()
+    os.environ.update(config["environment"])
+    worker = Worker(sock, config["student_dirs"], {"file access": file_access, "user": os.getuid()})
+    worker.endpoint.start()
+    worker.endpoint.wait_until_gone()
+    os._exit(0)
