@@ -35,7 +35,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.isolation.protocol import DUNDER_OPS, PLAIN_TYPES, Endpoint, PeerGone, Proxy, ProxyTable, RemoteFailure, dumps
+from checker.grading.isolation.protocol import DUNDER_OPS, PLAIN_TYPES, Endpoint, PeerGone, Proxy, ProxyTable, RemoteFailure, dumps
 
 PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
 

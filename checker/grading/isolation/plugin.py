@@ -1,13 +1,13 @@
 """The pytest plugin of an isolated graded run: day modules become proxies of the engine process.
 
-Loaded by the checker with ``-p checker.isolation.plugin --checker-worker=SETTINGS``.
+Loaded by the checker with ``-p checker.grading.isolation.plugin --checker-worker=SETTINGS``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from checker.isolation.client import Client, WorkerSettings, install
+from checker.grading.isolation.client import Client, WorkerSettings, install
 
 _client: Client | None = None
 

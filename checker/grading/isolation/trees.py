@@ -23,7 +23,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checker.isolation.client import WorkerSettings
+from checker.grading.isolation.client import WorkerSettings
 from tinylsm._composition import Composition
 
 ENGINE_PACKAGE = "_engine_worker"
