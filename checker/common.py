@@ -76,6 +76,7 @@ class Grading:
     memory_limit_mb: int
     hidden_visibility: str
     weights: dict[str, float]
+    import_time_limit: float = 30.0
 
     def weight(self, name: str, visibility: str) -> float:
         """The weight of one test, by its function name and visibility."""
@@ -102,6 +103,7 @@ def load_grading(path: Path = COURSE_FILE) -> Grading:
         day_time_limit=int(grading["day_time_limit"]),
         memory_limit_mb=int(grading["memory_limit_mb"]),
         hidden_visibility=str(grading["hidden_visibility"]),
+        import_time_limit=float(grading.get("import_time_limit", 30)),
         weights={name: float(w) for name, w in data.get("weights", {}).items()},
     )
 

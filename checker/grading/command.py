@@ -15,6 +15,7 @@ from checker import __version__
 from checker.common import EXIT_FAILED, EXIT_OK, Day, UsageError, load_days, load_grading, selected_days
 from checker.grading.composed import compose, describe
 from checker.grading.gradescope import results_json
+from checker.grading.isolation.containment import adopt_orphans, kill_descendants
 from checker.grading.report import DayReport, book_reference, report_as_dict
 from checker.grading.run import grade_day
 from checker.grading.submission import assemble
@@ -67,6 +68,7 @@ def command_grade(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace, root: Path) -> int:
     started = time.monotonic()
+    adopt_orphans()
     days = selected_days(args.day)
     grading = load_grading()
     if args.test_timeout:
@@ -99,6 +101,8 @@ def _grade(args: argparse.Namespace, root: Path) -> int:
             print("Every visible and hidden test passed.")
         else:
             print("Every visible test passed; the hidden tests run only at grading.")
+    # nothing the submission started may outlive grading, nor write after the reports are written
+    kill_descendants()
     if args.json:
         Path(args.json).write_text(json.dumps(data, indent=2))
     if args.gradescope:

@@ -1,25 +1,32 @@
-"""A pytest plugin that writes each test's outcome to a JSON-lines file for the checker.
+"""A pytest plugin that writes each test's outcome, as JSON lines, to a pipe the checker reads.
 
 The collected tests are written first, so that if the test process dies (a crash,
 ``os._exit``, a kill on timeout) the checker still knows which tests never
 reported and labels them instead of losing them.
+
+What a hidden test reports is the property it checks (its docstring's first
+line), its message and the student's own frames: never its name, its code, or
+hypothesis's advice on how to replay it in a test function.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 _TASK_MARKER = re.compile(r"^day(\d)_task(\d+)$")
-_MESSAGE_LIMIT = 1500
+_MESSAGE_LIMIT = 2000
+_HYPOTHESIS_ADVICE = ("You can reproduce this test case", "You can add @seed", "Explanation:", "The test always failed")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--checker-results", default=None, help="JSON-lines file the checker reads results from")
+    parser.addoption("--checker-results-fd", default=None, type=int, help="pipe the checker reads results from")
+    parser.addoption("--checker-reveal-names", action="store_true", help="report hidden tests by name (instructors)")
 
 
 def _task(item: pytest.Item) -> str:
@@ -40,11 +47,13 @@ def _property(item: pytest.Item) -> str:
     return doc.strip().split("\n", 1)[0]
 
 
-def failure_message(report: pytest.TestReport) -> str:
-    """What went wrong, in the test's own words; never the test's code.
+def failure_message(report: pytest.TestReport, test_name: str = "") -> str:
+    """What went wrong, in the test's own words; never the test's code or name.
 
     An ``assert ..., "message"`` gives its message; any other exception gives its
-    type and text (e.g. the stub's ``NotImplementedError: day1.task2: ...``).
+    type and text (e.g. the stub's ``NotImplementedError: day1.task2: ...``) and the
+    student's own frames. Hypothesis's replay advice is left out, and the failing
+    example is shown as data, not as a call of the test function.
     """
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
@@ -52,14 +61,30 @@ def failure_message(report: pytest.TestReport) -> str:
         text = text[len("AssertionError: ") :].split("\nassert ", 1)[0]
     elif text.startswith("Failed: Timeout"):
         text = "the test took longer than its time limit (an endless loop, or a lock that is never released?)"
+    lines = [line for line in text.splitlines() if not line.strip().startswith(_HYPOTHESIS_ADVICE)]
+    text = "\n".join(lines)
+    if test_name:
+        text = text.replace(test_name.split("[", 1)[0] + "(", "example(")
     if len(text) > _MESSAGE_LIMIT:
         text = text[:_MESSAGE_LIMIT] + " ..."
     return text.strip()
 
 
+def _collect_error(report: pytest.CollectReport) -> str:
+    """Why a test file could not be loaded; for hidden tests only the exception, not their code."""
+    text = str(report.longrepr)
+    if "hidden" in report.nodeid.replace("\\", "/").split("/"):
+        last = [line for line in text.splitlines() if line.strip()][-1:] or ["an error"]
+        return "the hidden tests could not be loaded: " + last[0].lstrip("E ").strip()[:_MESSAGE_LIMIT]
+    return text[-_MESSAGE_LIMIT:]
+
+
 class _Recorder:
-    def __init__(self, path: Path) -> None:
-        self._file = path.open("a", encoding="utf-8")
+    def __init__(self, fd: int, reveal_names: bool) -> None:
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self._reveal_names = reveal_names
+        self._function: dict[str, str] = {}  # node id -> test function, to take its name out of messages
+        self._alias: dict[str, str] = {}  # node id of a hidden test -> the id the report shows
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record) + "\n")
@@ -67,21 +92,27 @@ class _Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        tests = [
-            {
-                "nodeid": item.nodeid,
-                "name": item.name,
-                "task": _task(item),
-                "visibility": _visibility(item),
-                "property": _property(item),
-            }
-            for item in session.items
-        ]
+        tests = []
+        for number, item in enumerate(session.items, 1):
+            hidden = _visibility(item) == "hidden" and not self._reveal_names
+            self._function[item.nodeid] = item.name
+            if hidden:
+                self._alias[item.nodeid] = f"hidden-{number}"
+            tests.append(
+                {
+                    "nodeid": self._alias.get(item.nodeid, item.nodeid),
+                    "name": (_property(item) or f"hidden test {number}") if hidden else item.name,
+                    "function": item.name,
+                    "task": _task(item),
+                    "visibility": _visibility(item),
+                    "property": _property(item),
+                }
+            )
         self.write({"event": "collected", "tests": tests})
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.write({"event": "collect_error", "nodeid": report.nodeid, "message": str(report.longrepr)[-2000:]})
+            self.write({"event": "collect_error", "nodeid": "", "message": _collect_error(report)})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" or report.outcome != "passed":
@@ -90,13 +121,13 @@ class _Recorder:
             outcome = report.outcome
             message = ""
             if report.failed:
-                message = failure_message(report)
+                message = failure_message(report, self._function.get(report.nodeid, ""))
                 if "Timeout" in str(getattr(report.longrepr, "reprcrash", "")):
                     outcome = "timeout"
             self.write(
                 {
                     "event": "result",
-                    "nodeid": report.nodeid,
+                    "nodeid": self._alias.get(report.nodeid, report.nodeid),
                     "when": report.when,
                     "outcome": outcome,
                     "message": message,
@@ -106,6 +137,9 @@ class _Recorder:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    path = config.getoption("--checker-results")
-    if path:
-        config.pluginmanager.register(_Recorder(Path(path)), "checker-recorder")
+    fd = config.getoption("--checker-results-fd")
+    if fd is not None:
+        config.pluginmanager.register(_Recorder(fd, config.getoption("--checker-reveal-names")), "checker-recorder")
+        # a graded run prints no replay blob: it names hypothesis's database entry, not the property
+        settings.register_profile("tinylsm-grading", settings.default, print_blob=False)
+        settings.load_profile("tinylsm-grading")

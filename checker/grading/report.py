@@ -37,6 +37,8 @@ class DayReport:
     duration: float = 0.0
     error: str = ""
     tests: list[TestResult] = field(default_factory=list)
+    protections: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     def counts(self, visibility: str) -> tuple[int, int]:
         """(passed, total) among the tests of one visibility."""
@@ -80,6 +82,8 @@ def report_as_dict(days: list[DayReport], impl: str, version: str) -> dict:
                 "max_score": d.max_score,
                 "duration": round(d.duration, 2),
                 "error": d.error,
+                "protections": d.protections,
+                "ignored": d.ignored,
                 "tests": [{k: v for k, v in asdict(t).items() if k not in ("nodeid", "duration")} for t in d.tests],
             }
             for d in days

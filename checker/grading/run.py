@@ -5,22 +5,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from checker.common import Day, Grading
+from checker.grading.isolation.containment import protect
+from checker.grading.isolation.trees import build_trees
 from checker.grading.report import DayReport, TestResult
+from tinylsm._composition import compose
 
 DAY_TIME_LIMIT = 900
 """Seconds a whole day's test run may take before its remaining tests time out."""
 
 MEMORY_LIMIT_MB = 4096
 """Address space a day's test run may use; beyond it allocations raise ``MemoryError``."""
+
+IMPORT_TIME_LIMIT = 30.0
+"""Seconds importing one module of the student's may take before it is reported as hanging."""
 
 
 @dataclass
@@ -34,39 +42,64 @@ class TestRun:
     output: str
     timed_out: bool
     duration: float
+    protections: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
 
 def run_pytest(
     root: Path,
-    targets: list[str],
+    day: int,
     env_changes: dict[str, str],
     *,
     test_timeout: int,
     time_limit: float = DAY_TIME_LIMIT,
     memory_limit_mb: int = MEMORY_LIMIT_MB,
+    import_time_limit: float = IMPORT_TIME_LIMIT,
     stop_at_first_failure: bool = False,
+    reveal_hidden_names: bool = False,
 ) -> TestRun:
-    """Run pytest on ``targets`` (paths relative to ``root``) in a fresh, limited interpreter.
+    """Run day ``day``'s visible and hidden tests, isolated from the code they grade.
 
-    The run gets its own process group (so that a timeout kills everything it
-    started), a memory cap, and its output goes to a file of which only the end
-    is kept. Whatever happens to it, the tests it collected are returned, with
-    the results of those that reported.
+    The tests run in a fresh interpreter of their own (the test process) on a
+    private copy of the course; the composed engine (``TINYLSM_IMPL`` and
+    ``TINYLSM_DAY_DIRS`` in ``env_changes`` say whose code) runs in an engine
+    process that the tests reach through proxies (``checker.grading.isolation``).
+    Results come back through a pipe that only the test process holds. Whatever
+    happens to the run, the tests it collected are returned, with the results of
+    those that reported. Hidden tests are reported by their property, not their
+    name, unless ``reveal_hidden_names`` (the instructors' mutant runs).
     """
-    with tempfile.TemporaryDirectory(prefix="tinylsm-grade-") as scratch:
-        results_file = Path(scratch) / "results.jsonl"
-        output_file = Path(scratch) / "output.txt"
+    composition = compose(
+        env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", "")
+    )
+    graded_days = {number for number, source in composition.sources.items() if source != "solutions"}
+    private = Path(tempfile.mkdtemp(prefix="tinylsm-grade-"))
+    try:
+        trees = build_trees(root, composition, graded_days, day, private)
+        trees.settings.memory_limit_mb = memory_limit_mb
+        trees.settings.import_time_limit = import_time_limit
+        protect(trees.settings)
+        private.chmod(0o711)  # the engine's user may reach its own tree, and list nothing here
+        trees.tests.chmod(0o700)
+        settings_file = private / "settings.json"
+        trees.settings.save(str(settings_file))
+        output_file = private / "output.txt"
+        read_end, write_end = os.pipe()
         command = [
             sys.executable,
             "-m",
             "checker.grading.sandbox",
             str(memory_limit_mb),
             "pytest",
-            *targets,
+            f"days/day{day}",
             "--hidden",
             "-p",
             "checker.grading.pytest_plugin",
-            f"--checker-results={results_file}",
+            f"--checker-results-fd={write_end}",
+            "-p",
+            "checker.grading.isolation.plugin",
+            f"--checker-worker={settings_file}",
+            f"--basetemp={trees.scratch / 'tests'}",
             f"--timeout={test_timeout}",
             "-q",
             "--no-header",
@@ -77,29 +110,60 @@ def run_pytest(
         ]
         if stop_at_first_failure:
             command.append("-x")
-        env = {**os.environ, **env_changes, "PYTHONDONTWRITEBYTECODE": "1"}
-        env.pop("PYTEST_ADDOPTS", None)
+        if reveal_hidden_names:
+            command.append("--checker-reveal-names")
+        test_temp = trees.scratch / "tmp"
+        test_temp.mkdir()
+        # the tests' own temporary folders must be where the engine process may write
+        env = {**os.environ, **env_changes, "TINYLSM_IMPL": "student", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(test_temp)}
+        for name in ("PYTEST_ADDOPTS", "TINYLSM_DAY_DIRS", "PYTHONPATH", "PYTEST_PLUGINS"):
+            env.pop(name, None)
         started = time.monotonic()
         timed_out = False
+        records: list[bytes] = []
         with output_file.open("wb") as output:
             process = subprocess.Popen(
                 command,
-                cwd=root,
+                cwd=trees.tests,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=(write_end,),
             )
+            os.close(write_end)
+            reader = threading.Thread(target=_drain, args=(read_end, records), daemon=True)
+            reader.start()
             try:
                 returncode: int | None = process.wait(timeout=time_limit)
             except subprocess.TimeoutExpired:
                 timed_out, returncode = True, None
             finally:
                 _kill_group(process)
+                reader.join(timeout=10)
         duration = time.monotonic() - started
-        collected, results, collect_errors = _read_results(results_file)
-        return TestRun(collected, results, collect_errors, returncode, _tail(output_file), timed_out, duration)
+        collected, results, collect_errors = _read_results(b"".join(records))
+        return TestRun(
+            collected,
+            results,
+            collect_errors,
+            returncode,
+            _tail(output_file),
+            timed_out,
+            duration,
+            trees.settings.protections,
+            trees.ignored,
+        )
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _drain(fd: int, records: list[bytes]) -> None:
+    """Read the test process's results pipe to its end (a full pipe would stall the tests)."""
+    with os.fdopen(fd, "rb") as pipe:
+        while chunk := pipe.read(65536):
+            records.append(chunk)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -116,12 +180,12 @@ def _tail(path: Path, limit: int = 20_000) -> str:
         return file.read().decode(errors="replace")
 
 
-def _read_results(path: Path) -> tuple[list[dict], dict[str, dict], list[str]]:
+def _read_results(data: bytes) -> tuple[list[dict], dict[str, dict], list[str]]:
     collected: list[dict] = []
     results: dict[str, dict] = {}
     collect_errors: list[str] = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    if data:
+        for line in data.decode("utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
@@ -144,20 +208,23 @@ def grade_day(
         return report
     run = run_pytest(
         root,
-        [f"days/day{day.number}"],
+        day.number,
         {"TINYLSM_IMPL": impl, **(env_changes or {})},
         test_timeout=grading.test_timeout,
         time_limit=grading.day_time_limit,
         memory_limit_mb=grading.memory_limit_mb,
+        import_time_limit=grading.import_time_limit,
     )
     report.duration = run.duration
+    report.protections = run.protections
+    report.ignored = run.ignored
     if run.collect_errors or not run.collected:
         report.error = (
             "the tests could not be collected: " + "\n".join(run.collect_errors)
             if run.collect_errors
             else "no test ran:\n" + run.output[-3000:]
         )
-    weights = [grading.weight(t["name"], t["visibility"]) for t in run.collected]
+    weights = [grading.weight(t.get("function", t["name"]), t["visibility"]) for t in run.collected]
     total_weight = sum(weights) or 1.0
     for test, weight in zip(run.collected, weights, strict=True):
         max_score = grading.points_per_day * weight / total_weight

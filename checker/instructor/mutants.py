@@ -109,11 +109,12 @@ def run_mutant(root: Path, mutant: Mutant, grading: Grading, *, find_all: bool =
             return MutantResult(mutant, "invalid", error)
         run = run_pytest(
             root,
-            [f"days/day{mutant.day}"],
+            mutant.day,
             # A mutant fails tests on purpose: their operation logs are of no use to anyone.
             {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}", "TINYLSM_REPLAY_DIR": scratch},
             test_timeout=grading.test_timeout,
             stop_at_first_failure=not find_all,
+            reveal_hidden_names=True,
         )
     if run.collect_errors:
         return MutantResult(mutant, "invalid", "the tests could not be collected")

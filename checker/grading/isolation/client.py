@@ -18,6 +18,7 @@ public methods; it cannot read an attribute that is not a plain value.
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -25,6 +26,7 @@ import io
 import json
 import os
 import pathlib
+from pathlib import Path
 import pickle
 import shutil
 import socket
@@ -35,7 +37,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from checker.grading.isolation.protocol import DUNDER_OPS, PLAIN_TYPES, Endpoint, PeerGone, Proxy, ProxyTable, RemoteFailure, dumps
+from checker.grading.isolation.protocol import operation as protocol_operation
+from checker.grading.isolation.protocol import DUNDER_OPS, PLAIN_TYPES, BoundMethod, Endpoint, PeerGone, Proxy, ProxyTable, RemoteFailure, dumps
 
 PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
 
@@ -160,6 +163,9 @@ class SafeUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError("a malformed reference")
         if pid[0] == "T" and len(pid) == 2:
             return self._client.exports.get(pid[1])
+        if pid[0] == "N" and len(pid) == 3 and type(pid[2]) is str:
+            target = self._client.exports.get(pid[1])
+            return getattr(target, _public(pid[2]))
         if pid[0] == "W" and len(pid) == 3 and type(pid[1]) is int and _is_info(pid[2]):
             return self._client.proxy(pid[1], pid[2])
         raise pickle.UnpicklingError("a malformed reference")
@@ -262,10 +268,12 @@ class Client:
             return None
         if kind is Proxy:
             return ("W", object.__getattribute__(obj, "_proxy_oid"))
+        if kind is BoundMethod:
+            return ("M", object.__getattribute__(obj.target, "_proxy_oid"), obj.name)
         if kind in ALLOWED_TYPES or (isinstance(obj, type) and obj in ALLOWED_TYPES):
             return None
-        if isinstance(obj, (types.ModuleType, type)):
-            raise TypeError(f"a {kind.__name__} of the tests cannot be handed to the engine process")
+        if not _may_leave(obj):
+            raise TypeError(f"{kind.__module__}.{kind.__qualname__} objects of the tests cannot be handed to the engine")
         return ("T", self.exports.export(obj), _describe(obj))
 
     def encode(self, message: Any) -> bytes:
@@ -330,10 +338,12 @@ class Client:
         if op == "getattr":
             target, name = args
             self._check_given(target)
-            value = getattr(target, _public(name))
-            if type(value) in PLAIN_TYPES or type(value) in ALLOWED_TYPES:
-                return value
-            raise AttributeError(f"{name} is not shared with the engine process")
+            return getattr(target, _public(name))  # what cannot cross is refused by the encoder
+        if op == "setattr":
+            target, name, value = args
+            self._check_given(target)
+            setattr(target, _public(name), value)
+            return None
         raise PermissionError(f"the engine process may not ask for {op!r}")
 
     @staticmethod
@@ -344,7 +354,8 @@ class Client:
     @staticmethod
     def _public_method(target: Any, name: str) -> Any:
         if name in DUNDER_OPS and name not in ("__repr__", "__str__"):
-            return getattr(target, name)
+            operation = protocol_operation(name)
+            return lambda *args, **kwargs: operation(target, *args, **kwargs)
         attribute = getattr(type(target), _public(name), None)
         if not callable(attribute) or isinstance(attribute, type):
             raise AttributeError(f"{name} is not a method the engine process may call")
@@ -373,6 +384,27 @@ class Client:
 
     def call(self, op: str, *args: Any) -> Any:
         return self.connection().call(op, *args)
+
+
+TEST_CODE_ROOTS: list[str] = []
+"""Folders of the code the tests are made of (their test files and the provided core): set by ``install``."""
+
+
+def _may_leave(obj: Any) -> bool:
+    """Whether an object of this process may be lent to the engine process (by reference).
+
+    Only the tests' own objects and functions, and those of the provided core: never
+    a module, a class, or an object of pytest, hypothesis or the checker, through
+    which the engine process could reach the grade.
+    """
+    if isinstance(obj, (types.ModuleType, type)):
+        return False
+    if isinstance(obj, (types.MethodType, functools.partial)):
+        return _may_leave(obj.__self__ if isinstance(obj, types.MethodType) else obj.func)
+    module_name = obj.__module__ if isinstance(obj, types.FunctionType) else type(obj).__module__
+    module = sys.modules.get(module_name or "")
+    path = os.path.realpath(getattr(module, "__file__", None) or "/")
+    return any(path.startswith(root) for root in TEST_CODE_ROOTS)
 
 
 def _public(name: str) -> str:
@@ -435,7 +467,12 @@ class RemoteFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def install(settings: WorkerSettings) -> Client:
     """Route the day modules of ``tinylsm`` to a new engine process; the provided core stays here."""
     client = Client(settings)
-    sys.meta_path.insert(0, RemoteFinder(client))
+    here = Path(__file__).resolve().parents[3]  # the test tree: checker/grading/isolation/client.py
+    TEST_CODE_ROOTS[:] = [str(here / "days") + os.sep, str(here / "tinylsm") + os.sep]
+    finder = RemoteFinder(client)
+    for name in finder.names & set(sys.modules):  # imported before grading began: the engine's copy must serve
+        del sys.modules[name]
+    sys.meta_path.insert(0, finder)
     return client
 
 

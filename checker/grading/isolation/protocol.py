@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import operator
 import pickle
 import queue
 import select
@@ -54,6 +55,9 @@ BACKGROUND_POLL = 0.5
 SERVANT_IDLE_SECONDS = 20.0
 """A thread that served a lane ends after this long without a request (threads of tests come and go)."""
 
+
+TEXT_LIMIT = 2000
+"""Characters of a text (a repr, a message, a traceback) that cross at most."""
 
 COLLECT_LIMIT = 10_000_000
 """Entries ``collect`` reads before it decides the iterator never ends."""
@@ -109,6 +113,7 @@ class Endpoint:
         self._local = threading.local()
         self._call_ids = itertools.count(1)
         self._pending_releases: list[tuple[int, int]] = []
+        self._release_lock = threading.Lock()
         self._decoding = threading.local()
         self.gone = False
         self.gone_reason = ""
@@ -139,8 +144,10 @@ class Endpoint:
 
     def _flush_releases(self) -> None:
         if self._pending_releases:
-            taken, self._pending_releases = self._pending_releases, []
-            self._send_bytes(self._encode(("release", None, 0, taken)))
+            with self._release_lock:  # two threads must never send the same releases
+                taken, self._pending_releases = self._pending_releases, []
+            if taken:
+                self._send_bytes(self._encode(("release", None, 0, taken)))
 
     def _lane(self) -> Lane:
         lane = getattr(self._local, "lane", None)
@@ -331,17 +338,21 @@ class Endpoint:
                 self._run_request(lane, call_id, body)
 
     def _run_request(self, lane: Lane, call_id: int, body: Any) -> None:
+        result = None
         try:
             op, args = body
-            data = self._encode(("ok", lane, call_id, self._serve(op, args)))
+            result = self._serve(op, args)
+            data = self._encode(("ok", lane, call_id, result))
         except BaseException as error:  # every failure goes back to the caller, as the caller's exception
             try:
                 data = self._encode(("err", lane, call_id, self._describe_error(error)))
             except Exception as unencodable:
                 data = self._encode(("err", lane, call_id, self._describe_error(RemoteFailure(repr(unencodable)))))
         try:
-            self._flush_releases()
+            # the answer goes first: a proxy in it may be dropped here, and its release must not overtake it
             self._send_bytes(data)
+            del result
+            self._flush_releases()
         except OSError as error:
             self._go(f"sending failed: {error}")
 
@@ -361,6 +372,35 @@ DUNDER_OPS = frozenset(
      "__str__", "__call__"}
 )
 """Special methods a proxy forwards (each runs as the operation it names, e.g. ``len(obj)``)."""
+
+
+def operation(name: str) -> Callable[..., Any]:
+    """The operation a special method of ``DUNDER_OPS`` stands for, as a function of the object."""
+    return _OPERATIONS[name]
+
+
+_OPERATIONS: dict[str, Callable[..., Any]] = {
+    "__iter__": iter,
+    "__next__": next,
+    "__len__": len,
+    "__getitem__": operator.getitem,
+    "__setitem__": operator.setitem,
+    "__delitem__": operator.delitem,
+    "__contains__": lambda obj, item: item in obj,
+    "__bool__": bool,
+    "__eq__": operator.eq,
+    "__ne__": operator.ne,
+    "__lt__": operator.lt,
+    "__le__": operator.le,
+    "__gt__": operator.gt,
+    "__ge__": operator.ge,
+    "__hash__": hash,
+    "__repr__": lambda obj: repr(obj)[:TEXT_LIMIT],
+    "__str__": lambda obj: str(obj)[:TEXT_LIMIT],
+    "__call__": lambda obj, *args, **kwargs: obj(*args, **kwargs),
+    "__enter__": lambda obj: type(obj).__enter__(obj),
+    "__exit__": lambda obj, *args: type(obj).__exit__(obj, *args),
+}
 
 
 class ProxyTable:

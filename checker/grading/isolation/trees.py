@@ -33,6 +33,12 @@ WORKER_FILES = ("protocol.py", "worker.py", "limits.py")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 NEVER_TAKEN = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py", "__init__.py", "__main__.py"}
 MAX_MODULE_BYTES = 1 << 20
+TESTS_KEEP_LOCAL = frozenset({"options", "errors", "state", "lookup", "storage_iterator", "testkit", "_composition"})
+"""Modules of the provided core the test process keeps: value types, protocols, test helpers.
+
+Every other module of ``tinylsm`` (the days', and the core's that the engine reads at
+run time, such as ``extensions`` and ``durability``) is the engine process's, so that a
+test that patches one patches what the engine uses."""
 
 
 def is_task_module(path: Path) -> bool:
@@ -104,12 +110,14 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
             shutil.copy2(path, tests / "days" / f"day{day}" / path.name)
 
     _copy_core(root, engine)
+    module_names: set[str] = {
+        path.stem for path in (root / "tinylsm").glob("*.py") if path.stem not in TESTS_KEEP_LOCAL | {"__init__"}
+    }
     worker_source = Path(__file__).resolve().parent
     (engine / ENGINE_PACKAGE).mkdir()
     (engine / ENGINE_PACKAGE / "__init__.py").write_text('"""The engine process of a graded run."""\n')
     for name in WORKER_FILES:
         shutil.copy2(worker_source / name, engine / ENGINE_PACKAGE / name)
-    module_names: set[str] = set()
     student_dirs: list[str] = []
     ignored: list[str] = []
     student_days = sorted(d for d in composition.day_dirs if d in graded_days)

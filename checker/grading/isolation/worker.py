@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import operator
 import os
 import pickle
 import socket
@@ -28,13 +27,11 @@ import types
 from typing import Any
 
 from . import limits
-from .protocol import DUNDER_OPS, PLAIN_TYPES, Endpoint, Proxy, ProxyTable, RemoteFailure, dumps
+from .protocol import DUNDER_OPS, BoundMethod, PLAIN_TYPES, TEXT_LIMIT, Endpoint, Proxy, ProxyTable, RemoteFailure, dumps
+from .protocol import operation as protocol_operation
 
 ORIGIN_ATTRIBUTE = "_raised_by_the_tests"
 """Marks an exception that a test's callback raised, so that it goes back as that very exception."""
-
-TRACEBACK_LIMIT = 2000
-"""Characters of the student's own traceback sent with an exception."""
 
 VALUE_CLASSES = {
     "tinylsm.options": None,  # every class of the module
@@ -45,32 +42,6 @@ VALUE_CLASSES = {
     "tinylsm.testkit": ("ListIterator",),  # test data: copied, so that a merge over it needs no call back
 }
 """Classes of the provided core whose instances cross by copy (the test process knows them too)."""
-
-
-def _operation(name: str) -> Any:
-    table = {
-        "__iter__": iter,
-        "__next__": next,
-        "__len__": len,
-        "__getitem__": operator.getitem,
-        "__setitem__": operator.setitem,
-        "__delitem__": operator.delitem,
-        "__contains__": lambda obj, item: item in obj,
-        "__bool__": bool,
-        "__eq__": operator.eq,
-        "__ne__": operator.ne,
-        "__lt__": operator.lt,
-        "__le__": operator.le,
-        "__gt__": operator.gt,
-        "__ge__": operator.ge,
-        "__hash__": hash,
-        "__repr__": lambda obj: repr(obj)[:TRACEBACK_LIMIT],
-        "__str__": lambda obj: str(obj)[:TRACEBACK_LIMIT],
-        "__call__": lambda obj, *args, **kwargs: obj(*args, **kwargs),
-        "__enter__": lambda obj: type(obj).__enter__(obj),
-        "__exit__": lambda obj, *args: type(obj).__exit__(obj, *args),
-    }
-    return table[name]
 
 
 class Objects:
@@ -157,6 +128,8 @@ class Worker:
             return None  # named, as the class of a value above
         if kind is Proxy:
             return ("T", object.__getattribute__(obj, "_proxy_oid"))
+        if kind is BoundMethod and type(obj.target) is Proxy:
+            return ("N", object.__getattribute__(obj.target, "_proxy_oid"), obj.name)
         return ("W", self.objects.export(obj), describe_type(obj))
 
     def encode(self, message: Any) -> bytes:
@@ -170,6 +143,8 @@ class Worker:
     def _persistent_load(self, pid: Any) -> Any:
         if pid[0] == "W":
             return self.objects.get(pid[1])
+        if pid[0] == "M":
+            return getattr(self.objects.get(pid[1]), pid[2])
         return self.proxies.proxy(self.endpoint, pid[1], pid[2])
 
     # -- errors -----------------------------------------------------------------------------
@@ -185,9 +160,9 @@ class Worker:
             for frame in traceback.extract_tb(error.__traceback__)
             if os.path.realpath(frame.filename).startswith(self.student_dirs)
         ]
-        where = "".join(traceback.format_list(frames))[-TRACEBACK_LIMIT:]
+        where = "".join(traceback.format_list(frames))[-TEXT_LIMIT:]
         origin = getattr(error, ORIGIN_ATTRIBUTE, None)
-        return (lineage, message[:TRACEBACK_LIMIT], where, origin if type(origin) is int else None)
+        return (lineage, message[:TEXT_LIMIT], where, origin if type(origin) is int else None)
 
     @staticmethod
     def rebuild_error(description: tuple) -> BaseException:
@@ -242,7 +217,7 @@ class Worker:
     @staticmethod
     def _method(target: Any, name: str) -> Any:
         if name in DUNDER_OPS:
-            operation = _operation(name)
+            operation = protocol_operation(name)
             return lambda *args, **kwargs: operation(target, *args, **kwargs)
         if isinstance(target, (type, types.ModuleType)):
             return getattr(target, name)

@@ -1,0 +1,139 @@
+"""What keeps a graded run's processes in their box: another user, a PID namespace, and a final sweep.
+
+* When the checker runs as root (the Gradescope container, a grading server), the
+  engine process runs as an unprivileged user if the Python installation can be
+  read by one, and always without capabilities and in a PID namespace of its own,
+  whose every process the kernel kills when the engine process ends.
+* Whatever the user, the checker adopts every orphan below it (a child subreaper)
+  and, before it writes a report, kills every process it still has below it: a
+  double fork and ``setsid`` leave the session, not the family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from checker.grading.isolation import limits
+from checker.grading.isolation.client import WorkerSettings
+from checker.grading.isolation.trees import python_paths
+
+UNPRIVILEGED_UID_BASE = 61_000
+"""Users for engine processes: ``base + (pid % 1000)``, so that parallel gradings do not share one."""
+
+
+def readable_by_others(path: str) -> bool:
+    """Whether every folder down to ``path`` can be entered, and ``path`` read, by any user."""
+    current = Path(path).resolve()
+    for folder in [*reversed(current.parents), current]:
+        mode = folder.stat().st_mode
+        needed = stat.S_IXOTH if folder.is_dir() else stat.S_IROTH
+        if not mode & needed:
+            return False
+    return True
+
+
+def pid_namespace_works() -> bool:
+    """Whether ``unshare --pid`` can be used here (root on Linux, with util-linux)."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["unshare", "--pid", "--fork", "--kill-child", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def protect(settings: WorkerSettings) -> None:
+    """Choose the protections this machine allows for the engine process, and note them in ``settings``."""
+    notes = ["process boundary: the tests and the grade run in a process apart from the student's code"]
+    if os.geteuid() == 0:
+        python = os.path.realpath(sys.executable)
+        if all(readable_by_others(p) for p in (python, settings.tree, *python_paths())):
+            uid = UNPRIVILEGED_UID_BASE + os.getpid() % 1000
+            settings.uid, settings.gid = uid, uid
+            os.chown(settings.scratch, uid, uid)
+            notes.append(f"unprivileged user {uid}")
+        else:
+            notes.append("same user as the checker, without capabilities (the Python installation is not readable by others)")
+        settings.drop_capabilities = True
+        settings.pid_namespace = pid_namespace_works()
+        if settings.pid_namespace:
+            notes.append("PID namespace (everything it starts dies with it)")
+    else:
+        notes.append("same user as the checker (run the checker as root for a separate user and a PID namespace)")
+    version = limits.abi_version()
+    notes.append(
+        f"Landlock ABI {version}: reads only the engine's tree and Python, writes only its scratch folder"
+        if version
+        else "no Landlock in this kernel: file access is limited by permissions only"
+    )
+    notes.append(f"memory limit {settings.memory_limit_mb} MiB; import time limit {settings.import_time_limit:g} s")
+    settings.protections = notes
+
+
+def adopt_orphans() -> bool:
+    """Make this process the one that inherits orphaned descendants (Linux)."""
+    return limits.become_subreaper()
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text.rpartition(")")[2].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Linux; empty elsewhere)."""
+    if not os.path.isdir("/proc"):
+        return []
+    children = _children_map()
+    found, stack = [], list(children.get(pid, []))
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(children.get(child, []))
+    return found
+
+
+def kill_descendants(rounds: int = 20) -> int:
+    """Kill every process below this one, again until none is left; how many were found."""
+    killed = 0
+    for _ in range(rounds):
+        found = descendants(os.getpid())
+        if not found:
+            break
+        killed += len(found)
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)  # stopped first, so that none forks while its siblings die
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                reaped, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if reaped == 0:
+                time.sleep(0.01)
+    return killed
