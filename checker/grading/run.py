@@ -69,9 +69,7 @@ def run_pytest(
     those that reported. Hidden tests are reported by their property, not their
     name, unless ``reveal_hidden_names`` (the instructors' mutant runs).
     """
-    composition = compose(
-        env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", "")
-    )
+    composition = compose(env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", ""))
     graded_days = {number for number, source in composition.sources.items() if source != "solutions"}
     private = Path(tempfile.mkdtemp(prefix="tinylsm-grade-"))
     try:
@@ -115,7 +113,13 @@ def run_pytest(
         test_temp = trees.scratch / "tmp"
         test_temp.mkdir()
         # the tests' own temporary folders must be where the engine process may write
-        env = {**os.environ, **env_changes, "TINYLSM_IMPL": "student", "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(test_temp)}
+        env = {
+            **os.environ,
+            **env_changes,
+            "TINYLSM_IMPL": "student",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": str(test_temp),
+        }
         for name in ("PYTEST_ADDOPTS", "TINYLSM_DAY_DIRS", "PYTHONPATH", "PYTEST_PLUGINS"):
             env.pop(name, None)
         started = time.monotonic()

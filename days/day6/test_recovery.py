@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-import tinylsm
+from checker.grading.isolation.engine import engine_process
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import LsmError
 from tinylsm.files import wal_path
@@ -105,28 +102,6 @@ def test_reopen_after_close_keeps_data_and_tree_shape(strategy: str, open_db: Op
     )
 
 
-# The child writes enough to freeze and flush memtables, calls sync(), writes one more batch
-# that is never synced, and kills itself: no close(), exactly as if the process had crashed.
-CHILD = """
-import os, signal, sys
-from tinylsm.engine import LsmStorage
-from tinylsm.testkit import options_for_day
-
-db = LsmStorage.open(sys.argv[1], options_for_day(6, **{sizes!r}))
-for n in range(120):
-    db.put(b"key%03d" % n, b"first-%d" % n)
-for n in range(0, 120, 5):
-    db.delete(b"key%03d" % n)
-for n in range(0, 120, 7):
-    db.put(b"key%03d" % n, b"second-%d" % n)
-db.write_batch([(b"batch%02d" % n, b"b" * n) for n in range(30)])
-db.sync()
-print("synced", flush=True)
-db.write_batch([(b"late%03d" % n, b"x" * 90) for n in range(120)])
-os.kill(os.getpid(), signal.SIGKILL)
-"""
-
-
 def synced_model() -> dict[bytes, bytes]:
     model = {b"key%03d" % n: b"first-%d" % n for n in range(120)}
     for n in range(0, 120, 5):
@@ -138,21 +113,20 @@ def synced_model() -> dict[bytes, bytes]:
 
 @pytest.mark.day6_task3
 def test_reopen_after_a_sigkill_keeps_every_synced_write(open_db: OpenDb, tmp_path: Path) -> None:
-    root = str(Path(tinylsm.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD.format(sizes=SIZES), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    error = child.stderr.strip().splitlines()[-1] if child.stderr.strip() else "no error output"
-    assert child.stdout.strip() == "synced" and child.returncode == -signal.SIGKILL, (
-        f"the child process (open, write, sync, then SIGKILL) did not get past sync(): "
-        f"exit status {child.returncode}, last error line: {error}"
-    )
+    # An engine in a process of its own writes enough to freeze and flush memtables, syncs,
+    # writes one more batch that is never synced, and is killed: no close(), as in a crash.
+    with engine_process() as engine:
+        db = engine.module("tinylsm.engine").LsmStorage.open(tmp_path, options_for_day(6, **SIZES))
+        for n in range(120):
+            db.put(b"key%03d" % n, b"first-%d" % n)
+        for n in range(0, 120, 5):
+            db.delete(b"key%03d" % n)
+        for n in range(0, 120, 7):
+            db.put(b"key%03d" % n, b"second-%d" % n)
+        db.write_batch([(b"batch%02d" % n, b"b" * n) for n in range(30)])
+        db.sync()
+        db.write_batch([(b"late%03d" % n, b"x" * 90) for n in range(120)])
+        engine.kill()
     db = open_db()
     got = dict(db.scan())
     want = synced_model()

@@ -18,6 +18,7 @@ public methods; it cannot read an attribute that is not a plain value.
 from __future__ import annotations
 
 import builtins
+import collections.abc
 import functools
 import importlib
 import importlib.abc
@@ -38,7 +39,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checker.grading.isolation.protocol import operation as protocol_operation
-from checker.grading.isolation.protocol import DUNDER_OPS, PLAIN_TYPES, BoundMethod, Endpoint, PeerGone, Proxy, ProxyTable, RemoteFailure, dumps
+from checker.grading.isolation.protocol import (
+    DUNDER_OPS,
+    PLAIN_TYPES,
+    BoundMethod,
+    Endpoint,
+    PeerGone,
+    Proxy,
+    ProxyTable,
+    RemoteFailure,
+    dumps,
+)
 
 PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
 
@@ -95,6 +106,7 @@ class WorkerSettings:
     pid_namespace: bool = False
     drop_capabilities: bool = False
     protections: list[str] = field(default_factory=list)
+    worker_package: str = "_engine_worker"
 
     def save(self, path: str) -> None:
         pathlib.Path(path).write_text(json.dumps(self.__dict__))
@@ -211,7 +223,10 @@ class Client:
             "environment": settings.environment,
             "student_dirs": settings.student_dirs,
         }
-        boot = "import sys; sys.path.insert(0, sys.argv[1]); from _engine_worker.worker import main; main(sys.argv[2])"
+        boot = (
+            f"import sys; sys.path.insert(0, sys.argv[1]); from {settings.worker_package}.worker import main; "
+            "main(sys.argv[2])"
+        )
         command = [sys.executable, "-I", "-B", "-c", boot, settings.tree, json.dumps(config)]
         if settings.drop_capabilities and shutil.which("setpriv"):
             command = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *command]
@@ -223,7 +238,7 @@ class Client:
 
     def _start(self) -> Endpoint:
         ours, theirs = socket.socketpair()
-        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TMPDIR": self.settings.scratch}
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **self.settings.environment}
         self.process = subprocess.Popen(
             self._command(theirs.fileno()),
             pass_fds=(theirs.fileno(),),
@@ -234,7 +249,14 @@ class Client:
         )
         theirs.close()
         endpoint = Endpoint(
-            ours, "t", self.serve, self.encode, self.decode, self.describe_error, self.rebuild_error, self.exports.release
+            ours,
+            "t",
+            self.serve,
+            self.encode,
+            self.decode,
+            self.describe_error,
+            self.rebuild_error,
+            self.exports.release,
         )
         endpoint.start()
         self.generation += 1
@@ -243,7 +265,7 @@ class Client:
     def connection(self) -> Endpoint:
         """The live engine process, started (again) when there is none."""
         with self._start_lock:
-            if self.endpoint is None or self.endpoint.gone:
+            if self.endpoint is None or self.endpoint.gone or self.endpoint.abandoned:
                 if self.process is not None:
                     self.stop()
                 self.endpoint = self._start()
@@ -273,7 +295,9 @@ class Client:
         if kind in ALLOWED_TYPES or (isinstance(obj, type) and obj in ALLOWED_TYPES):
             return None
         if not _may_leave(obj):
-            raise TypeError(f"{kind.__module__}.{kind.__qualname__} objects of the tests cannot be handed to the engine")
+            raise TypeError(
+                f"{kind.__module__}.{kind.__qualname__} objects of the tests cannot be handed to the engine"
+            )
         return ("T", self.exports.export(obj), _describe(obj))
 
     def encode(self, message: Any) -> bytes:
@@ -399,6 +423,8 @@ def _may_leave(obj: Any) -> bool:
     """
     if isinstance(obj, (types.ModuleType, type)):
         return False
+    if type(obj).__module__ == "builtins" and isinstance(obj, collections.abc.Iterator):
+        return True  # a generator or an iterator over the tests' data, read one item a request
     if isinstance(obj, (types.MethodType, functools.partial)):
         return _may_leave(obj.__self__ if isinstance(obj, types.MethodType) else obj.func)
     module_name = obj.__module__ if isinstance(obj, types.FunctionType) else type(obj).__module__
@@ -421,10 +447,16 @@ class RemoteModule(types.ModuleType):
         object.__setattr__(self, "_remote_client", client)
         object.__setattr__(self, "_remote_handle", None)
         object.__setattr__(self, "_remote_generation", -1)
+        object.__setattr__(self, "_remote_originals", {})
 
     def _remote(self) -> Proxy:
         client: Client = object.__getattribute__(self, "_remote_client")
-        if object.__getattribute__(self, "_remote_generation") != client.generation or client.endpoint.gone:
+        endpoint = client.endpoint
+        if (
+            object.__getattribute__(self, "_remote_generation") != client.generation
+            or endpoint is None
+            or endpoint.gone
+        ):
             handle = client.import_module(self.__name__)
             object.__setattr__(self, "_remote_handle", handle)
             object.__setattr__(self, "_remote_generation", client.generation)
@@ -438,11 +470,25 @@ class RemoteModule(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("__") and name.endswith("__"):
             object.__setattr__(self, name, value)
-        else:
-            setattr(self._remote(), name, value)
+            return
+        remote = self._remote()
+        originals: dict = object.__getattribute__(self, "_remote_originals")
+        if name not in originals:
+            originals[name] = getattr(remote, name, _MISSING)
+        setattr(remote, name, value)
 
     def __delattr__(self, name: str) -> None:
-        delattr(self._remote(), name)
+        # pytest's monkeypatch looks for the old value in the local __dict__, finds nothing,
+        # and undoes a patch by deleting it: deleting a patched name restores the original
+        originals: dict = object.__getattribute__(self, "_remote_originals")
+        original = originals.pop(name, _MISSING)
+        if original is _MISSING:
+            delattr(self._remote(), name)
+        else:
+            setattr(self._remote(), name, original)
+
+
+_MISSING = object()
 
 
 class RemoteFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -476,9 +522,9 @@ def install(settings: WorkerSettings) -> Client:
     return client
 
 
-def remote_call(op: str, *args: Any) -> Any:
-    """Run one of the engine process's helper requests (``collect``, ``threads``) on the installed client."""
+def installed_client() -> Client | None:
+    """The client of this test process's engine process, when the checker grades; ``None`` otherwise."""
     for finder in sys.meta_path:
         if isinstance(finder, RemoteFinder):
-            return finder.client.call(op, *args)
-    raise RuntimeError("no engine process: the tests run in one process")
+            return finder.client
+    return None

@@ -64,7 +64,9 @@ def protect(settings: WorkerSettings) -> None:
             os.chown(settings.scratch, uid, uid)
             notes.append(f"unprivileged user {uid}")
         else:
-            notes.append("same user as the checker, without capabilities (the Python installation is not readable by others)")
+            notes.append(
+                "same user as the checker, without capabilities (the Python installation is not readable by others)"
+            )
         settings.drop_capabilities = True
         settings.pid_namespace = pid_namespace_works()
         if settings.pid_namespace:

@@ -49,8 +49,16 @@ _TRUNCATE = 1 << 14
 
 _READ = _EXECUTE | _READ_FILE | _READ_DIR
 _WRITE = (
-    _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE_CHAR | _MAKE_DIR | _MAKE_REG | _MAKE_SOCK | _MAKE_FIFO
-    | _MAKE_BLOCK | _MAKE_SYM
+    _WRITE_FILE
+    | _REMOVE_DIR
+    | _REMOVE_FILE
+    | _MAKE_CHAR
+    | _MAKE_DIR
+    | _MAKE_REG
+    | _MAKE_SOCK
+    | _MAKE_FIFO
+    | _MAKE_BLOCK
+    | _MAKE_SYM
 )
 
 
@@ -107,7 +115,9 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> str:
                     continue  # a path this system does not have
                 try:
                     # a rule on a file (not a folder) may only carry file rights
-                    allowed = rights if os.path.isdir(path) else rights & (_EXECUTE | _READ_FILE | _WRITE_FILE | _TRUNCATE)
+                    allowed = (
+                        rights if os.path.isdir(path) else rights & (_EXECUTE | _READ_FILE | _WRITE_FILE | _TRUNCATE)
+                    )
                     rule = _PathBeneathAttr(allowed, fd)
                     if libc.syscall(add_rule, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), ctypes.c_uint32(0)):
                         return f"not in force (a rule for {path} was refused: {os.strerror(ctypes.get_errno())})"

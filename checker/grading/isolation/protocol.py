@@ -42,7 +42,9 @@ HEADER = struct.Struct("<Q")
 MAX_MESSAGE_BYTES = 1 << 30
 """A bound on one message, so that a hostile peer cannot make the other side allocate without limit."""
 
-PLAIN_TYPES = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset})
+PLAIN_TYPES = frozenset(
+    {type(None), bool, int, float, complex, str, bytes, bytearray, tuple, list, dict, set, frozenset}
+)
 """Types that always cross by copy (their contents are encoded one by one)."""
 
 
@@ -192,9 +194,7 @@ class Endpoint:
                     inbox.put(("gone", lane, 0, None))  # later calls of this lane see it too
                     raise PeerGone(f"the other process ended before it answered ({self.gone_reason})")
                 elif answered == call_id:
-                    if kind == "ok":
-                        return body
-                    raise self._rebuild_error(body)
+                    break
                 # else: the answer to a call that was abandoned; drop it
         except (PeerGone, TimeoutError):
             raise
@@ -203,6 +203,9 @@ class Endpoint:
             # is busy for good on this lane, so it must be started again before the next call
             self.abandoned = True
             raise
+        if kind == "ok":
+            return body
+        raise self._rebuild_error(body)
 
     # -- receiving ----------------------------------------------------------------------
     def _read_exactly(self, size: int) -> bytes:
@@ -367,9 +370,28 @@ def dumps(value: Any, persistent_id: Callable[[Any], Any]) -> bytes:
 
 
 DUNDER_OPS = frozenset(
-    {"__iter__", "__next__", "__len__", "__getitem__", "__setitem__", "__delitem__", "__contains__", "__bool__",
-     "__enter__", "__exit__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__repr__",
-     "__str__", "__call__"}
+    {
+        "__iter__",
+        "__next__",
+        "__len__",
+        "__getitem__",
+        "__setitem__",
+        "__delitem__",
+        "__contains__",
+        "__bool__",
+        "__enter__",
+        "__exit__",
+        "__eq__",
+        "__ne__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__hash__",
+        "__repr__",
+        "__str__",
+        "__call__",
+    }
 )
 """Special methods a proxy forwards (each runs as the operation it names, e.g. ``len(obj)``)."""
 
@@ -475,6 +497,9 @@ class Proxy:
         """Every remaining entry of a storage iterator over there, read in one request."""
         return self._proxy_endpoint.call("collect", self, COLLECT_LIMIT)
 
+    def __mro_entries__(self, bases: tuple) -> tuple:
+        raise TypeError(f"{self._proxy_info[1]} lives in the engine process: a test cannot subclass it")
+
     def __instancecheck__(self, instance: Any) -> bool:
         return self._proxy_endpoint.call("isinstance", instance, self)
 
@@ -519,7 +544,9 @@ class Proxy:
 
     def __exit__(self, *exc_info: Any) -> Any:
         # the exception itself stays here: only whether there was one crosses
-        return self._proxy_call("method", "__exit__", (None, None, None) if exc_info[0] is None else exc_info[:2] + (None,), {})
+        return self._proxy_call(
+            "method", "__exit__", (None, None, None) if exc_info[0] is None else exc_info[:2] + (None,), {}
+        )
 
     def __eq__(self, other: object) -> bool:
         return self._proxy_call("method", "__eq__", (other,), {})

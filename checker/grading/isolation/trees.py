@@ -33,8 +33,11 @@ WORKER_FILES = ("protocol.py", "worker.py", "limits.py")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 NEVER_TAKEN = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py", "__init__.py", "__main__.py"}
 MAX_MODULE_BYTES = 1 << 20
-TESTS_KEEP_LOCAL = frozenset({"options", "errors", "state", "lookup", "storage_iterator", "testkit", "_composition"})
-"""Modules of the provided core the test process keeps: value types, protocols, test helpers.
+TESTS_KEEP_LOCAL = frozenset(
+    {"options", "errors", "state", "lookup", "storage_iterator", "testkit", "_composition", "durability", "files"}
+)
+"""Modules of the provided core the test process keeps: value types, protocols, test helpers, file names,
+and the plain durability layer that tests extend to record what the engine asks of it.
 
 Every other module of ``tinylsm`` (the days', and the core's that the engine reads at
 run time, such as ``extensions`` and ``durability``) is the engine process's, so that a
@@ -80,9 +83,7 @@ class GradingTrees:
 
 
 def _copy_core(root: Path, destination: Path) -> None:
-    shutil.copytree(
-        root / "tinylsm", destination / "tinylsm", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-    )
+    shutil.copytree(root / "tinylsm", destination / "tinylsm", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def build_trees(root: Path, composition: Composition, graded_days: set[int], day: int, private: Path) -> GradingTrees:
@@ -142,7 +143,12 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
     settings = WorkerSettings(
         tree=str(engine),
         scratch=str(scratch),
-        environment={"TINYLSM_IMPL": spec, "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(scratch), "HOME": str(scratch)},
+        environment={
+            "TINYLSM_IMPL": spec,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": str(scratch),
+            "HOME": str(scratch),
+        },
         student_dirs=student_dirs,
         module_names=sorted(module_names),
         read_paths=[str(engine), *python_paths(), *system_paths()],
@@ -163,5 +169,13 @@ def python_paths() -> list[str]:
 def system_paths() -> list[str]:
     """Shared libraries, the dynamic loader's cache, and the few devices a Python process opens."""
     candidates = ["/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache", "/etc/localtime"]
-    candidates += ["/dev/null", "/dev/urandom", "/dev/zero", "/usr/bin", "/bin", "/usr/local/bin", "/usr/share/zoneinfo"]
+    candidates += [
+        "/dev/null",
+        "/dev/urandom",
+        "/dev/zero",
+        "/usr/bin",
+        "/bin",
+        "/usr/local/bin",
+        "/usr/share/zoneinfo",
+    ]
     return [p for p in candidates if os.path.exists(p)]

@@ -20,6 +20,7 @@ import json
 import os
 import pickle
 import socket
+import stat
 import sys
 import threading
 import traceback
@@ -27,7 +28,17 @@ import types
 from typing import Any
 
 from . import limits
-from .protocol import DUNDER_OPS, BoundMethod, PLAIN_TYPES, TEXT_LIMIT, Endpoint, Proxy, ProxyTable, RemoteFailure, dumps
+from .protocol import (
+    DUNDER_OPS,
+    BoundMethod,
+    PLAIN_TYPES,
+    TEXT_LIMIT,
+    Endpoint,
+    Proxy,
+    ProxyTable,
+    RemoteFailure,
+    dumps,
+)
 from .protocol import operation as protocol_operation
 
 ORIGIN_ATTRIBUTE = "_raised_by_the_tests"
@@ -83,7 +94,9 @@ def describe_type(obj: Any) -> tuple:
     methods = tuple(
         name
         for name in dir(kind)
-        if not name.startswith("_") and callable(getattr(kind, name, None)) and not isinstance(getattr(kind, name), type)
+        if not name.startswith("_")
+        and callable(getattr(kind, name, None))
+        and not isinstance(getattr(kind, name), type)
     )
     return (getattr(kind, "__module__", "?"), getattr(kind, "__qualname__", "?"), methods, isinstance(obj, type))
 
@@ -124,7 +137,9 @@ class Worker:
         kind = type(obj)
         if kind in PLAIN_TYPES or kind in self.value_types:
             return None
-        if isinstance(obj, type) and (obj in self.value_types or (obj.__module__ == "builtins" and issubclass(obj, Exception))):
+        if isinstance(obj, type) and (
+            obj in self.value_types or (obj.__module__ == "builtins" and issubclass(obj, Exception))
+        ):
             return None  # named, as the class of a value above
         if kind is Proxy:
             return ("T", object.__getattribute__(obj, "_proxy_oid"))
@@ -210,6 +225,10 @@ class Worker:
             return _collect(*args)
         if op == "status":
             return self.status
+        if op == "file_call_wrappers":
+            return file_call_wrappers(*args)
+        if op == "cut_power_at":
+            return cut_power_at(*args)
         if op == "threads":
             return sorted(t.name for t in threading.enumerate() if not t.name.startswith(("wire-", "lane-")))
         raise ValueError(f"unknown request {op!r}")
@@ -227,6 +246,76 @@ class Worker:
         if hasattr(attribute, "__get__"):
             return attribute.__get__(target, type(target))
         return getattr(target, name)
+
+
+FILE_CALLS = ("fsync", "replace", "rename", "unlink", "remove")
+"""The calls of ``os`` by which an engine makes its files durable or removes them."""
+
+
+def _describe_argument(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        status = os.fstat(value)
+        return {
+            "inode": status.st_ino,
+            "device": status.st_dev,
+            "size": status.st_size,
+            "folder": stat.S_ISDIR(status.st_mode),
+        }
+    return os.fspath(value) if isinstance(value, (str, bytes, os.PathLike)) else repr(value)
+
+
+def file_call_wrappers(callback: Any) -> dict[str, Any]:
+    """Wrappers of ``os.fsync``, ``os.replace``, ... that report each call to ``callback`` around the real one.
+
+    ``callback("before" | "after", name, arguments)`` gets a file descriptor as its
+    inode, device, size and kind, and a path as a string: what a test needs to learn
+    which file was made durable, in which order, without running in this process.
+    """
+
+    def wrapper_of(name: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            callback("before", name, [_describe_argument(a) for a in args])
+            result = real(*args, **kwargs)
+            callback("after", name, [_describe_argument(a) for a in args])
+            return result
+
+        return wrapper
+
+    return {name: wrapper_of(name, getattr(os, name)) for name in FILE_CALLS}
+
+
+def cut_power_at(directory: str, crash_at: int) -> None:
+    """Simulate a power cut at this process's fsync number ``crash_at`` (counting from now).
+
+    Each fsync records the size it made durable; the cut truncates every file of
+    ``directory`` to what its last fsync covered (files created since: to nothing),
+    then ends this process at once, as SIGKILL would.
+    """
+    synced_sizes: dict[int, int] = {}
+    present_before = {entry.inode() for entry in os.scandir(directory)}
+    calls = 0
+
+    def power_cut() -> None:
+        for entry in os.scandir(directory):
+            if not entry.is_file():
+                continue
+            size = entry.stat().st_size
+            kept = synced_sizes.get(entry.inode(), None if entry.inode() in present_before else 0)
+            if kept is not None and size > kept:
+                os.truncate(entry.path, kept)
+        os._exit(137)
+
+    def trapped_fsync(fd: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == crash_at:
+            power_cut()
+        # what survives is decided by the simulation: the disk's own fsync would only cost time
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode):
+            synced_sizes[status.st_ino] = status.st_size
+
+    os.fsync = trapped_fsync
 
 
 def _collect(iterator: Any, limit: int) -> list:
@@ -250,7 +339,9 @@ def main(config_text: str) -> None:
         os.setuid(config["uid"])
     limits.die_with_parent()
     limits.limit_memory(config["memory_limit_mb"])
-    file_access = limits.restrict(config["read_paths"], config["write_paths"])
+    file_access = (
+        limits.restrict(config["read_paths"], config["write_paths"]) if config["read_paths"] else "not limited"
+    )
     os.chdir(config["scratch"])
     os.environ.clear()
     os.environ.update(config["environment"])

@@ -273,7 +273,11 @@ def test_block_meta_that_does_not_match_the_blocks_is_refused(tmp_path: Path) ->
     data = table.path.read_bytes()[: metas[-1].offset + metas[-1].size + 4]
     variants = {
         "no blocks": [],
-        "a block at a wrong offset": [metas[0], replace(metas[1], offset=metas[1].offset + 1), *metas[2:]],
+        "a block at a wrong offset": [
+            metas[0],
+            BlockMeta(metas[1].offset + 1, metas[1].size, metas[1].first_key, metas[1].last_key),
+            *metas[2:],
+        ],
         "blocks out of key order": [metas[1], metas[0], *metas[2:]],
         "first key after last key": [BlockMeta(0, metas[0].size, b"k040", b"k000"), *metas[1:]],
         "a block missing at the end": metas[:-1],

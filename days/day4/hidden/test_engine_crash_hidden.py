@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import tinylsm
+from checker.grading.isolation.engine import engine_process
 from tinylsm.engine import LsmStorage
 from tinylsm.testkit import options_for_day, show
 
 SIZES = {"target_sst_size": 512, "block_size": 128, "num_memtable_limit": 2}
-
-# The child writes enough to freeze and flush several memtables on its own, overwrites
-# and deletes some keys, calls sync(), writes a little more (too little to freeze a
-# memtable, so nothing is being flushed) and then kills itself: no close(), no
-# interpreter shutdown, exactly as if the power had gone.
-CHILD = """
-import os, signal, sys
-from tinylsm.engine import LsmStorage
-from tinylsm.testkit import options_for_day
-
-db = LsmStorage.open(sys.argv[1], options_for_day(4, **{sizes!r}))
-for n in range(300):
-    db.put(b"key%04d" % n, b"first-%d" % n)
-for n in range(0, 300, 7):
-    db.put(b"key%04d" % n, b"second-%d" % n)
-for n in range(0, 300, 5):
-    db.delete(b"key%04d" % n)
-db.put(b"empty", b"")
-db.sync()
-print("synced", flush=True)
-for n in range(3):
-    db.put(b"unsynced%d" % n, b"x")
-os.kill(os.getpid(), signal.SIGKILL)
-"""
 
 
 def synced_content() -> dict[bytes, bytes]:
@@ -53,22 +25,23 @@ def synced_content() -> dict[bytes, bytes]:
 @pytest.mark.day4_task4
 def test_writes_before_sync_survive_a_sigkill(tmp_path: Path) -> None:
     """After a process was killed (SIGKILL) right after sync() with enable_wal=False, a synced write was missing."""
-    root = str(Path(tinylsm.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD.format(sizes=SIZES), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    error = child.stderr.strip().splitlines()[-1] if child.stderr.strip() else "no error output"
-    assert child.stdout.strip() == "synced", (
-        f"the child process (open, write, sync, then SIGKILL) did not get past sync(): "
-        f"exit status {child.returncode}, last error line: {error}"
-    )
-    assert child.returncode == -signal.SIGKILL, f"the child should have died of SIGKILL, exit status {child.returncode}"
+    # The engine process writes enough to freeze and flush several memtables on its own,
+    # overwrites and deletes some keys, syncs, writes a little more (too little to freeze a
+    # memtable, so nothing is being flushed) and is killed: no close(), no interpreter
+    # shutdown, exactly as if the power had gone.
+    with engine_process() as engine:
+        db = engine.module("tinylsm.engine").LsmStorage.open(tmp_path, options_for_day(4, **SIZES))
+        for n in range(300):
+            db.put(b"key%04d" % n, b"first-%d" % n)
+        for n in range(0, 300, 7):
+            db.put(b"key%04d" % n, b"second-%d" % n)
+        for n in range(0, 300, 5):
+            db.delete(b"key%04d" % n)
+        db.put(b"empty", b"")
+        db.sync()
+        for n in range(3):
+            db.put(b"unsynced%d" % n, b"x")
+        engine.kill()
     db = LsmStorage.open(tmp_path, options_for_day(4, **SIZES))
     try:
         want = synced_content()

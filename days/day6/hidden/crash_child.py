@@ -1,20 +1,17 @@
-"""Day 6 crash helpers: the child processes of the hidden crash tests, and the checks after a crash.
+"""Day 6 crash helpers: the crash trials of the hidden crash tests, and the checks after a crash.
 
 Not a test module (pytest collects only ``test_*.py``). The hidden tests import it
-by path, and run it as a script in fresh interpreters:
+by path. Each trial drives an engine in an engine process of its own
+(``checker.grading.isolation.engine``), so that what was acknowledged is what this
+process saw return, never what the crashed process said:
 
-    python crash_child.py writer DIRECTORY SPEC SEED
-        Write a seeded history of puts, deletes and batches, with a sync now and
-        then; print ``synced N`` after each sync (N = writes so far), then wait on
-        stdin to be killed. The parent reads those lines and kills it with SIGKILL.
-
-    python crash_child.py traps ROOT SPEC SEED
-        Build a base database, then for k = 1, 2, ... fork a process that copies
-        it, replaces ``os.fsync`` by a trap, and runs a fixed scenario (writes,
-        syncs, freezes, flushes, compactions, close). At its k-th fsync the trap
-        simulates a power cut: every file loses what was written to it after its
-        last completed fsync, and the process kills itself with SIGKILL. The loop
-        stops when a run finishes without reaching its k-th fsync. Prints JSON.
+* ``kill_trial``: write a seeded history of puts, deletes and batches, with a sync
+  now and then; after a seeded number of syncs returned, SIGKILL the process.
+* ``trap_trials``: build a base database, then for k = 1, 2, ... run a fixed
+  scenario (writes, syncs, freezes, flushes, compactions, close) on a copy, in a
+  process whose k-th fsync simulates a power cut: every file loses what was
+  written to it after its last completed fsync, and the process ends at once.
+  The loop stops when a run finishes without reaching its k-th fsync.
 
 ``scripts/crash_soak.py`` uses the same functions to repeat the trials with many
 seeds. Every problem found is returned as a sentence that names the seed.
@@ -37,7 +34,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import tinylsm
+from checker.grading.isolation.engine import EngineProcess, engine_process
+from checker.grading.isolation.protocol import PeerGone
 from tinylsm.options import (
     LeveledCompactionOptions,
     LsmStorageOptions,
@@ -60,17 +58,11 @@ STRATEGIES = {
     ),
 }
 
-CHILD_TIMEOUT = 60.0
-"""Seconds a child may take to reach the point where the parent kills it (a hang is a failure)."""
-
 WRITER_WRITES = 600
 """Writes in a writer's history; the parent kills the writer long before it gets through them."""
 
 MAX_TRAPS = 400
 """A trap scenario with more fsyncs than this is broken (an endless loop of durable steps)."""
-
-PARALLEL_CHECKS = 8
-"""Crash runs, and then checks of crashed directories, run at once (each mostly waits for I/O)."""
 
 
 def make_options(spec: dict[str, Any]) -> LsmStorageOptions:
@@ -343,38 +335,7 @@ def check_recovered(directory: Path, spec: dict[str, Any], steps: Sequence[Step]
     return problems
 
 
-# ----------------------------------------------------------------------------- running children
-
-
-def child_environment() -> dict[str, str]:
-    """This process's environment (``TINYLSM_IMPL`` and the rest), with the course root importable."""
-    root = str(Path(tinylsm.__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-
-
-def _lines(stream: Any, deadline: float) -> Iterator[str]:
-    """The lines a child prints, until it closes its output; a silent child past ``deadline`` stops it."""
-    fd = stream.fileno()
-    pending = b""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the child printed nothing for too long")
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.decode(errors="replace")
-
-
-def _last_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no error output"
+# ----------------------------------------------------------------------------- crash trials
 
 
 def kill_spec(seed: int) -> dict[str, Any]:
@@ -388,246 +349,85 @@ def kill_spec(seed: int) -> dict[str, Any]:
     }
 
 
+def _first_line(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[0]
+
+
 def kill_trial(directory: Path, seed: int) -> list[str]:
-    """Run a writer, SIGKILL it after a seeded number of syncs, reopen and check; return the problems."""
+    """Drive a writer in an engine process, SIGKILL it after a seeded number of syncs, reopen and check."""
     spec = kill_spec(seed)
     syncs_before_kill = random.Random(seed).randint(1, 4)
     where = f"seed {seed} ({describe(spec)}; killed after sync #{syncs_before_kill})"
-    command = [sys.executable, __file__, "writer", str(directory), json.dumps(spec), str(seed)]
-    child = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_environment(),
-    )
-    synced, syncs_seen, hung, reached = 0, 0, False, False
+    steps = history(seed)
+    synced = syncs_seen = done = 0
+    with engine_process() as engine:
+        try:
+            db = engine.module("tinylsm.engine").LsmStorage.open(directory, make_options(spec))
+            for step in steps:
+                apply_step(db, step)
+                done += is_write(step)
+                if step[0] == "sync":
+                    # sync() returned: every write so far is acknowledged, as this process saw it
+                    synced, syncs_seen = done, syncs_seen + 1
+                    if syncs_seen >= syncs_before_kill:
+                        break
+        except Exception as error:
+            return [f"{where}: the writer failed before it could be killed: {_first_line(error)}"]
+        engine.kill()
+    return check_recovered(directory, spec, steps, synced, where)
+
+
+def _crash_run(
+    engine: EngineProcess, directory: Path, spec: dict[str, Any], steps: list[Step], crash_at: int
+) -> tuple[bool, int]:
+    """Run ``steps`` in ``engine`` with the power cut at fsync ``crash_at``: (crashed, writes made durable)."""
+    engine.cut_power_at(directory, crash_at)
+    synced = done = 0
     try:
-        for line in _lines(child.stdout, time.monotonic() + CHILD_TIMEOUT):
-            word, _, number = line.partition(" ")
-            if word == "synced":
-                synced, syncs_seen = int(number), syncs_seen + 1
-            if syncs_seen >= syncs_before_kill or word == "done":
-                reached = True
-                break
-    except TimeoutError:
-        hung = True
-    finally:
-        if reached or hung:
-            child.send_signal(signal.SIGKILL)
-        child.wait(timeout=CHILD_TIMEOUT)
-        stderr = child.stderr.read().decode(errors="replace")
-        child.stdin.close()
-        child.stdout.close()
-        child.stderr.close()
-    if hung:
-        return [f"{where}: the writer printed nothing for {CHILD_TIMEOUT:.0f} s (a hang?)"]
-    if not reached or child.returncode != -signal.SIGKILL or syncs_seen == 0:
-        return [
-            f"{where}: the writer failed before it could be killed (exit status {child.returncode}): "
-            f"{_last_error_line(stderr)}"
-        ]
-    return check_recovered(directory, spec, history(seed), synced, where)
-
-
-def writer_main(directory: str, spec_json: str, seed: str) -> None:
-    from tinylsm.engine import LsmStorage
-
-    steps = history(int(seed))
-    db = LsmStorage.open(directory, make_options(json.loads(spec_json)))
-    done = 0
-    for step in steps:
-        apply_step(db, step)
-        done += is_write(step)
-        if step[0] == "sync":
-            print(f"synced {done}", flush=True)
-    print(f"done {done}", flush=True)
-    sys.stdin.read()  # the parent kills this process; it never closes the database
-
-
-# ----------------------------------------------------------------------------- fsync traps
-
-
-def _install_trap(directory: Path, crash_at: int) -> None:
-    """Replace ``os.fsync``: record what each fsync made durable, and cut the power at call ``crash_at``."""
-    synced_sizes: dict[int, int] = {}
-    present_before = {entry.inode() for entry in os.scandir(directory)}
-    calls = 0
-
-    def power_cut() -> None:
-        for entry in os.scandir(directory):
-            if not entry.is_file():
-                continue
-            size = entry.stat().st_size
-            kept = synced_sizes.get(entry.inode(), None if entry.inode() in present_before else 0)
-            if kept is not None and size > kept:
-                os.truncate(entry.path, kept)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def trapped_fsync(fd: int) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == crash_at:
-            power_cut()
-        # The power-cut simulation decides what survives, so the disk's own fsync would only
-        # cost time here: record the size this fsync makes durable instead.
-        status = os.fstat(fd)
-        if stat.S_ISREG(status.st_mode):
-            synced_sizes[status.st_ino] = status.st_size
-
-    os.fsync = trapped_fsync
-
-
-def _crash_run(directory: Path, progress_path: Path, spec: dict[str, Any], steps: list[Step], crash_at: int) -> None:
-    """In a forked process: run ``steps`` with the trap set at fsync ``crash_at``; never returns."""
-    progress = os.open(progress_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        from tinylsm.engine import LsmStorage
-
-        _install_trap(directory, crash_at)
-        db = LsmStorage.open(directory, make_options(spec))
-        done = 0
+        db = engine.module("tinylsm.engine").LsmStorage.open(directory, make_options(spec))
         for step in steps:
             apply_step(db, step)
             done += is_write(step)
             if step[0] in ("sync", "flush"):
-                os.write(progress, b"synced %d\n" % done)
+                synced = done
         db.close()
-        os.write(progress, b"synced %d\nfinished\n" % done)
-        os._exit(0)
-    except BaseException as error:
-        line = "".join(traceback.format_exception_only(type(error), error)).strip().replace("\n", " ")
-        os.write(progress, f"error {line}\n".encode())
-        os._exit(1)
+    except PeerGone:
+        return True, synced
+    return False, done
 
 
-def _check_in_parallel(jobs: list[tuple[Path, int, str]], spec: dict[str, Any], steps: list[Step]) -> list[str]:
-    """Run ``check_recovered`` on each crashed directory, in forked processes, a few at a time.
-
-    Each check reopens a database twice, and a reopen waits for several real fsyncs:
-    checking in parallel lets those waits overlap. Each process reports through a file.
-    """
-    running: dict[int, Path] = {}
-    reports: list[Path] = []
-    for directory, synced, where in jobs:
-        if len(running) >= PARALLEL_CHECKS:
-            pid, _ = os.wait()
-            running.pop(pid, None)
-        report = directory.with_suffix(".check")
-        reports.append(report)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                problems = check_recovered(directory, spec, steps, synced, where)
-            except BaseException as error:
-                problems = [f"{where}: checking raised {type(error).__name__}: {error}"]
-            report.write_text(json.dumps(problems))
-            os._exit(0)
-        running[pid] = report
-    while running:
-        pid, _ = os.wait()
-        running.pop(pid, None)
-    problems: list[str] = []
-    for report, (_, _, where) in zip(reports, jobs, strict=True):
-        if not report.exists():
-            problems.append(f"{where}: the check of this crash died without reporting")
-        else:
-            problems += json.loads(report.read_text())
-    return problems
-
-
-def traps_main(root: str, spec_json: str, seed: str) -> None:
-    """Crash the scenario at fsync 1, 2, ... until a run finishes; check every crash; print a JSON report."""
+def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[str]]:
+    """Crash the scenario at each of its fsyncs in turn; return how many crashes ran, and the problems."""
     from tinylsm.engine import LsmStorage
 
-    spec = json.loads(spec_json)
     label = f"seed {seed} ({describe(spec)})"
-    base_steps, steps = trap_histories(int(seed))
-    root_path = Path(root)
-    base = root_path / "base"
+    base_steps, steps = trap_histories(seed)
+    base = root / "base"
     try:
         db = LsmStorage.open(base, make_options(spec))
         for step in base_steps:
             apply_step(db, step)
         db.close()
-    except BaseException as error:
-        line = "".join(traceback.format_exception_only(type(error), error)).strip()
-        print(json.dumps({"crashes": 0, "problems": [f"{label}: building the base database failed: {line}"]}))
-        return
+    except Exception as error:
+        return 0, [f"{label}: building the base database failed: {_first_line(error)}"]
     base_writes = count_writes(base_steps)
-    jobs: list[tuple[Path, int, str]] = []
-    first = 1
-    while True:  # crash runs, a few at a time, until one finishes before its trap fires
-        if first > MAX_TRAPS:
-            print(json.dumps({"crashes": 0, "problems": [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]}))
-            return
-        runs: dict[int, int] = {}
-        for crash_at in range(first, first + PARALLEL_CHECKS):
-            directory = root_path / f"crash{crash_at:03d}"
-            shutil.copytree(base, directory)
-            pid = os.fork()
-            if pid == 0:
-                _crash_run(directory, directory.with_suffix(".progress"), spec, steps, crash_at)
-            runs[pid] = crash_at
-        statuses: dict[int, int] = {}
-        while runs:
-            pid, status = os.wait()
-            if pid in runs:
-                statuses[runs.pop(pid)] = status
-        for crash_at in sorted(statuses):
-            status = statuses[crash_at]
-            directory = root_path / f"crash{crash_at:03d}"
-            progress = directory.with_suffix(".progress")
-            lines = progress.read_text().splitlines() if progress.exists() else []
-            if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-                where = f"{label}, power cut at fsync #{crash_at}"
-                jobs.append((directory, base_writes + synced_writes(lines), where))
-                continue
-            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-                break
-            errors = [line[len("error ") :] for line in lines if line.startswith("error ")]
-            error = errors[0] if errors else f"wait status {status}"
-            print(json.dumps({"crashes": 0, "problems": [f"{label}: run {crash_at} failed with no crash: {error}"]}))
-            return
-        else:
-            first += PARALLEL_CHECKS
-            continue
-        break
-    problems = _check_in_parallel(jobs, spec, [*base_steps, *steps])
-    print(json.dumps({"crashes": len(jobs), "problems": problems}))
-
-
-def synced_writes(lines: list[str]) -> int:
-    """The writes a crashed run had made durable: the last ``synced N`` it reported (0 if none)."""
-    counts = [int(line.split()[1]) for line in lines if line.startswith("synced ")]
-    return counts[-1] if counts else 0
-
-
-def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[str]]:
-    """Crash the scenario at each of its fsyncs in turn; return how many crashes ran, and the problems."""
-    label = f"seed {seed} ({describe(spec)})"
-    command = [sys.executable, __file__, "traps", str(root), json.dumps(spec), str(seed)]
-    try:
-        completed = subprocess.run(
-            command, env=child_environment(), capture_output=True, text=True, timeout=CHILD_TIMEOUT * 4, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return 0, [f"{label}: the crash driver did not finish within {CHILD_TIMEOUT * 4:.0f} s (a hang?)"]
-    lines = completed.stdout.strip().splitlines()
-    if completed.returncode != 0 or not lines:
-        return 0, [f"{label}: the crash driver failed: {_last_error_line(completed.stderr)}"]
-    report = json.loads(lines[-1])
-    problems = report["problems"]
-    if report["crashes"] == 0 and not problems:
-        problems = [f"{label}: the scenario made no fsync at all, so no crash could be injected"]
-    return report["crashes"], problems
-
-
-if __name__ == "__main__":
-    command, *arguments = sys.argv[1:]
-    if command == "writer":
-        writer_main(*arguments)
-    elif command == "traps":
-        traps_main(*arguments)
+    problems: list[str] = []
+    crashes = 0
+    for crash_at in range(1, MAX_TRAPS + 1):
+        directory = root / f"crash{crash_at:03d}"
+        shutil.copytree(base, directory)
+        with engine_process() as engine:
+            try:
+                crashed, synced = _crash_run(engine, directory, spec, steps, crash_at)
+            except Exception as error:
+                return crashes, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
+        if not crashed:
+            break
+        crashes += 1
+        where = f"{label}, power cut at fsync #{crash_at}"
+        problems += check_recovered(directory, spec, [*base_steps, *steps], base_writes + synced, where)
     else:
-        raise SystemExit(f"unknown command {command!r}")
+        return crashes, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
+    if crashes == 0 and not problems:
+        problems = [f"{label}: the scenario made no fsync at all, so no crash could be injected"]
+    return crashes, problems

@@ -1,8 +1,8 @@
 """Day 6 hidden crash tests: real processes killed with SIGKILL, and power cuts at every fsync.
 
-The child processes run ``crash_child.py`` (next to this file), which also holds the
-checks made after each crash; ``scripts/crash_soak.py`` repeats these trials with
-many more seeds.
+The trials (in ``crash_child.py``, next to this file, which also holds the checks
+made after each crash) drive the engine in processes of its own and kill them;
+``scripts/crash_soak.py`` repeats these trials with many more seeds.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from checker.grading.isolation.engine import watch_file_calls
 from tinylsm.errors import CorruptionError
 from tinylsm.manifest import Flush, Manifest, NewMemtable, Snapshot, decode_manifest_record, encode_manifest_record
 from tinylsm.state import CompactionRecord, LevelCompactionTask, TieredCompactionTask
@@ -146,26 +147,21 @@ class DurableSteps:
     def __init__(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.directory = directory
         self.events: list[tuple[str, str, bytes]] = []
-        real_fsync, real_replace = os.fsync, os.replace  # os.rename, if used, is recorded and done as a replace
+        watch_file_calls(monkeypatch, self._observe)
 
-        def fsync(fd: int) -> None:
-            real_fsync(fd)
-            status = os.fstat(fd)
-            if stat.S_ISDIR(status.st_mode):
+    def _observe(self, when: str, call: str, arguments: list) -> None:
+        if call == "fsync" and when == "after":
+            status = arguments[0]
+            if status["folder"]:
                 self.events.append(("fsync-directory", "", b""))
                 return
-            for entry in os.scandir(directory):
-                if entry.inode() == status.st_ino:
+            for entry in os.scandir(self.directory):
+                if entry.inode() == status["inode"]:
                     self.events.append(("fsync", entry.name, Path(entry.path).read_bytes()))
-
-        def replace(source: str | os.PathLike[str], target: str | os.PathLike[str], **kwargs: object) -> None:
-            old = Path(target).read_bytes() if Path(target).exists() else b""
-            self.events.append(("replace", f"{Path(source).name} -> {Path(target).name}", old))
-            real_replace(source, target, **kwargs)
-
-        monkeypatch.setattr(os, "fsync", fsync)
-        monkeypatch.setattr(os, "replace", replace)
-        monkeypatch.setattr(os, "rename", replace)
+        elif call in ("replace", "rename") and when == "before":
+            source, target = Path(arguments[0]), Path(arguments[1])
+            old = target.read_bytes() if target.exists() else b""
+            self.events.append(("replace", f"{source.name} -> {target.name}", old))
 
 
 @pytest.mark.day6_task2

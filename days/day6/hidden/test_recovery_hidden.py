@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from checker.grading.isolation.engine import watch_file_calls
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError, LsmError
 from tinylsm.files import wal_path
@@ -88,43 +89,37 @@ class Event:
 
 
 class DurableSteps:
-    """Wraps os.fsync, os.replace and os.unlink (real calls on real files); records, in order, what they touched."""
+    """Watches os.fsync, os.replace and os.unlink (real calls on real files); records, in order, what they touched."""
 
     def __init__(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.directory = directory
         self.events: list[Event] = []
-        real_fsync, real_unlink, real_replace, real_rename = os.fsync, os.unlink, os.replace, os.rename
+        self._renaming: tuple[int, bytes] | None = None
+        watch_file_calls(monkeypatch, self._observe)
 
-        def fsync(fd: int) -> None:
-            real_fsync(fd)
-            status = os.fstat(fd)
-            if stat.S_ISDIR(status.st_mode):
-                if os.path.samestat(status, os.stat(directory)):
-                    self.events.append(Event("fsync-directory"))
-                return
-            name = next((e.name for e in os.scandir(directory) if e.inode() == status.st_ino), "")
-            manifest_like = name and not FILE_ID.match(name) and name != "LOCK"
-            content = (directory / name).read_bytes() if manifest_like else None
-            self.events.append(Event("fsync", name, status.st_ino, status.st_size, content, wal_sizes=self._wals()))
+    def _observe(self, when: str, call: str, arguments: list) -> None:
+        if call == "fsync" and when == "after":
+            self._fsynced(arguments[0])
+        elif call in ("replace", "rename") and when == "before":
+            source = Path(arguments[0])
+            self._renaming = (os.stat(source).st_ino, source.read_bytes())
+        elif call in ("replace", "rename") and self._renaming is not None:
+            inode, content = self._renaming
+            source, target = Path(arguments[0]), Path(arguments[1])
+            self.events.append(Event("replace", source.name, inode, len(content), content, target.name))
+        elif call in ("unlink", "remove") and when == "after":
+            self.events.append(Event("unlink", Path(arguments[0]).name))
 
-        def renamer(real: Callable[..., None]) -> Callable[..., None]:
-            def rename(source: str | os.PathLike[str], target: str | os.PathLike[str], **kwargs: object) -> None:
-                source_path = Path(source)
-                inode, content = os.stat(source_path).st_ino, source_path.read_bytes()
-                real(source, target, **kwargs)
-                self.events.append(Event("replace", source_path.name, inode, len(content), content, Path(target).name))
-
-            return rename
-
-        def unlink(path: str | os.PathLike[str], **kwargs: object) -> None:
-            real_unlink(path, **kwargs)
-            self.events.append(Event("unlink", Path(path).name))
-
-        monkeypatch.setattr(os, "fsync", fsync)
-        monkeypatch.setattr(os, "replace", renamer(real_replace))
-        monkeypatch.setattr(os, "rename", renamer(real_rename))
-        monkeypatch.setattr(os, "unlink", unlink)
-        monkeypatch.setattr(os, "remove", unlink)
+    def _fsynced(self, status: dict) -> None:
+        if status["folder"]:
+            here = os.stat(self.directory)
+            if (status["inode"], status["device"]) == (here.st_ino, here.st_dev):
+                self.events.append(Event("fsync-directory"))
+            return
+        name = next((e.name for e in os.scandir(self.directory) if e.inode() == status["inode"]), "")
+        manifest_like = name and not FILE_ID.match(name) and name != "LOCK"
+        content = (self.directory / name).read_bytes() if manifest_like else None
+        self.events.append(Event("fsync", name, status["inode"], status["size"], content, wal_sizes=self._wals()))
 
     def _wals(self) -> dict[str, int]:
         return {e.name: e.stat().st_size for e in os.scandir(self.directory) if e.name.endswith(".wal")}
