@@ -27,7 +27,6 @@ import io
 import json
 import os
 import pathlib
-from pathlib import Path
 import pickle
 import shutil
 import socket
@@ -36,9 +35,9 @@ import sys
 import threading
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from checker.grading.isolation.protocol import operation as protocol_operation
 from checker.grading.isolation.protocol import (
     DUNDER_OPS,
     PLAIN_TYPES,
@@ -50,6 +49,7 @@ from checker.grading.isolation.protocol import (
     RemoteFailure,
     dumps,
 )
+from checker.grading.isolation.protocol import operation as protocol_operation
 
 PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
 

@@ -542,11 +542,10 @@ class Proxy:
     def __enter__(self) -> Any:
         return self._proxy_call("method", "__enter__", (), {})
 
-    def __exit__(self, *exc_info: Any) -> Any:
-        # the exception itself stays here: only whether there was one crosses
-        return self._proxy_call(
-            "method", "__exit__", (None, None, None) if exc_info[0] is None else exc_info[:2] + (None,), {}
-        )
+    def __exit__(self, *exc_info: Any) -> bool:
+        # the exception stays here, and the other side may not swallow it: it only learns to clean up
+        self._proxy_call("method", "__exit__", (None, None, None), {})
+        return False
 
     def __eq__(self, other: object) -> bool:
         return self._proxy_call("method", "__eq__", (other,), {})

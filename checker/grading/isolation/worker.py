@@ -30,9 +30,9 @@ from typing import Any
 from . import limits
 from .protocol import (
     DUNDER_OPS,
-    BoundMethod,
     PLAIN_TYPES,
     TEXT_LIMIT,
+    BoundMethod,
     Endpoint,
     Proxy,
     ProxyTable,

@@ -1,0 +1,125 @@
+"""The catalogue of cheating submissions: each must score 0, in every report, also after the checker has exited.
+
+Each folder of ``tests/cheats`` is laid over a copy of the starter stubs: a file
+named like a stub module is appended to it (the cheat runs when the module is
+imported), any other file is added as it is. The submission is then graded the way
+an instructor grades one (``--submission``, ``--json``, ``--gradescope``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, checker
+
+CHEATS = ROOT / "tests" / "cheats"
+SETTLE_SECONDS = 10
+"""How long after the checker exits the reports are read again (a process left behind could still write)."""
+
+
+def submission(cheat: Path, destination: Path) -> Path:
+    """The starter stubs with ``cheat`` laid over them."""
+    for day in sorted((ROOT / "days").glob("day[1-7]")):
+        target = destination / "days" / day.name
+        target.mkdir(parents=True)
+        for module in day.glob("*.py"):
+            if not module.name.startswith("test_"):
+                shutil.copy2(module, target / module.name)
+    for path in sorted(cheat.rglob("*.py")):
+        target = destination / path.relative_to(cheat)
+        if target.exists():
+            target.write_text(target.read_text() + "\n\n" + path.read_text())
+        else:
+            target.write_text(path.read_text())
+    return destination
+
+
+def grade(cheat: str, tmp_path: Path, *days: int) -> tuple[dict, dict, str, float]:
+    """Grade a cheat; its JSON report and results.json, read ``SETTLE_SECONDS`` after the checker exited."""
+    folder = submission(CHEATS / cheat, tmp_path / "submission")
+    report, results = tmp_path / "report.json", tmp_path / "results.json"
+    started = time.monotonic()
+    day_args = [arg for day in days for arg in ("--day", str(day))]
+    # tight limits: a cheat that makes tests loop (an always-true is_valid) costs minutes, not an hour
+    limits = ["--test-timeout", "15", "--day-time-limit", "300"]
+    completed = checker(
+        "--submission",
+        str(folder),
+        *day_args,
+        *limits,
+        "--no-compose",
+        "--json",
+        str(report),
+        "--gradescope",
+        str(results),
+    )
+    elapsed = time.monotonic() - started
+    time.sleep(SETTLE_SECONDS)
+    assert report.exists() and results.exists(), f"no report was written:\n{completed.stdout}\n{completed.stderr}"
+    return json.loads(report.read_text()), json.loads(results.read_text()), completed.stdout, elapsed
+
+
+def assert_no_points(report: dict, results: dict) -> None:
+    assert report["score"] == 0, f"the cheat scored {report['score']} in the JSON report"
+    assert results["score"] == 0, f"the cheat scored {results['score']} in results.json"
+    assert all(test["score"] == 0 for test in results["tests"]), "some test of results.json gave the cheat points"
+
+
+@pytest.mark.parametrize(
+    "cheat",
+    [
+        "exec_reference",
+        "pytest_hook_via_gc",
+        "forge_results",
+        "patch_pytest",
+        "background_rewriter",
+        "many_trivial_tests",
+        "always_equal",
+        "raw_bytes_on_the_wire",
+    ],
+)
+def test_a_cheat_scores_nothing(cheat: str, tmp_path: Path) -> None:
+    report, results, _, _ = grade(cheat, tmp_path, 1)
+    assert_no_points(report, results)
+
+
+def test_a_conftest_written_into_other_days_scores_nothing(tmp_path: Path) -> None:
+    report, results, _, _ = grade("conftest_into_other_days", tmp_path, 1, 2)
+    assert_no_points(report, results)
+
+
+def test_trivial_tests_of_a_submission_are_ignored_and_listed(tmp_path: Path) -> None:
+    report, _, _, _ = grade("many_trivial_tests", tmp_path, 1)
+    day = report["days"][0]
+    assert "days/day1/block_test.py" in day["ignored"], f"ignored files: {day['ignored']}"
+    assert len(day["tests"]) < 100, f"{len(day['tests'])} tests were graded: the submission's own were collected"
+
+
+def test_hidden_tests_never_reach_the_feedback(tmp_path: Path) -> None:
+    report, results, stdout, _ = grade("leak_hidden_tests", tmp_path, 1)
+    assert_no_points(report, results)
+    hidden = "".join(path.read_text() for path in (ROOT / "days" / "day1" / "hidden").glob("*.py"))
+    function_names = [line.split("(")[0][4:] for line in hidden.splitlines() if line.startswith("def test_")]
+    everything = json.dumps(report) + json.dumps(results) + stdout
+    assert "LEAKED:nothing found" in everything, "the cheat's own message should show, with nothing in it"
+    leaked = [name for name in function_names if name in everything]
+    assert not leaked, f"hidden test names reached the feedback: {leaked[:3]}"
+    assert "reproduce_failure" not in everything
+
+
+def test_a_module_that_hangs_at_import_is_reported_within_a_minute(tmp_path: Path) -> None:
+    report, results, _, elapsed = grade("hang_at_import", tmp_path, 1)
+    assert_no_points(report, results)
+    assert elapsed < 60, f"grading a module that hangs at import took {elapsed:.0f} s"
+    assert "hangs while being imported" in json.dumps(report), "the report should say the module hangs at import"
+
+
+def test_protections_in_force_are_reported(tmp_path: Path) -> None:
+    report, _, _, _ = grade("exec_reference", tmp_path, 1)
+    protections = " ".join(report["days"][0]["protections"])
+    assert "process boundary" in protections
