@@ -29,6 +29,7 @@ import os
 import pathlib
 import pickle
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,9 @@ from checker.grading.isolation.protocol import (
     dumps,
 )
 from checker.grading.isolation.protocol import operation as protocol_operation
+
+STOP_TIMEOUT = 10.0
+"""Seconds to wait, after a kill, for an engine process to be gone."""
 
 PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
 
@@ -276,11 +280,14 @@ class Client:
         process = self.process
         if process is not None and process.poll() is None:
             try:
-                os.killpg(process.pid, 9)
+                os.killpg(process.pid, signal.SIGKILL)
             except OSError:
                 process.kill()
             process.wait()
         if self.endpoint is not None:
+            # the wire closes when the last process holding it has ended: only then are its
+            # files (and a database's LOCK) released
+            self.endpoint.wait_until_gone(STOP_TIMEOUT)
             self.endpoint.gone = True
 
     # -- encoding -----------------------------------------------------------------------------

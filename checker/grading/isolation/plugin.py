@@ -5,8 +5,11 @@ Loaded by the checker with ``-p checker.grading.isolation.plugin --checker-worke
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from checker.grading.isolation import limits
 from checker.grading.isolation.client import Client, WorkerSettings, install
 
 _client: Client | None = None
@@ -22,6 +25,23 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--checker-worker")
     if path:
         _client = install(WorkerSettings.load(path))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Once the tests are loaded, this process gives up reading their files (and every other file of the course).
+
+    Files the student's code leaves in its scratch folder can be links: a test that
+    reads them must not be led to the hidden tests, the reference or the results.
+    Landlock holds this for the main thread and every thread it starts from now on.
+    """
+    if _client is None:
+        return
+    settings = _client.settings
+    tests_tree = Path(__file__).resolve().parents[3]
+    readable = [str(tests_tree / "tinylsm"), str(tests_tree / "checker"), *settings.read_paths]
+    state = limits.restrict(readable, settings.write_paths)
+    settings.protections.append(f"test process after loading the tests: {state}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

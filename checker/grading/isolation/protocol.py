@@ -127,9 +127,9 @@ class Endpoint:
         """Begin reading the other side's messages."""
         self._background.start()
 
-    def wait_until_gone(self) -> None:
-        """Block until the other side closes the wire."""
-        self._gone_event.wait()
+    def wait_until_gone(self, timeout: float | None = None) -> bool:
+        """Block until the other side closes the wire (or ``timeout`` passes); whether it did."""
+        return self._gone_event.wait(timeout)
 
     # -- sending ------------------------------------------------------------------------
     def _send_bytes(self, data: bytes) -> None:

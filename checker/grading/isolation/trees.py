@@ -152,7 +152,7 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         student_dirs=student_dirs,
         module_names=sorted(module_names),
         read_paths=[str(engine), *python_paths(), *system_paths()],
-        write_paths=[str(scratch)],
+        write_paths=[str(scratch), os.devnull],
     )
     return GradingTrees(tests=tests, engine=engine, scratch=scratch, settings=settings, ignored=ignored)
 
