@@ -67,9 +67,7 @@ def test_a_value_of_the_wrong_type_is_a_type_error_naming_the_field(cls, name, w
     [case for case in CASES if case[3] is not None],
     ids=[i for i, case in zip(IDS, CASES, strict=True) if case[3] is not None],
 )
-def test_a_value_out_of_range_is_a_value_error_naming_the_field_and_range(
-    cls, name, wrong_type, out_of_range, allowed
-):
+def test_a_value_out_of_range_is_a_value_error_naming_the_field_and_range(cls, name, wrong_type, out_of_range, allowed):
     with pytest.raises(ValueError) as raised:
         cls(**{name: out_of_range})
     assert name in str(raised.value) and allowed in str(raised.value), str(raised.value)
