@@ -62,7 +62,7 @@ def broken_day4(tmp_path: Path, find: str, replace: str) -> Path:
 
 GET_DOCSTRING = '        """The value of ``key``, or ``None`` if it is absent or deleted."""\n'
 GET_FINDS_NOTHING = (GET_DOCSTRING, GET_DOCSTRING + "        return None\n")
-SCAN_RETURN = "        return _live_entries(merged, start, include_start, stop, include_stop)\n"
+SCAN_RETURN = "        return _live_entries(self, merged, start, include_start, stop, include_stop)\n"
 SCAN_SKIPS_FIRST_ENTRY = (
     SCAN_RETURN,
     SCAN_RETURN.replace("return", "entries =") + "        next(entries, None)\n        return entries\n",
@@ -110,7 +110,7 @@ def test_an_unfinished_engine_diverges_with_the_task_to_finish(tmp_path: Path) -
         ({"ops": [["put", "6b"]]}, "op 0: put takes 2 argument(s), got 1"),
         ({"ops": [["fly"]]}, "op 0: expected [NAME, ...]"),
         ({"ops": [["get", "not hex"]]}, "op 0: 'not hex' is not hex"),
-        ({"options": {"block_size": 0}}, "options: block_size must be"),
+        ({"options": {"block_size": 0}}, "options: LsmStorageOptions.block_size must be"),
         ({"options": {"compaction": {"class": "Mystery"}}}, "options: compaction must be"),
         ({"options": {"colour": "blue"}}, "options: LsmStorageOptions has no field 'colour'"),
     ],

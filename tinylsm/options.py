@@ -8,7 +8,9 @@ features off (see ``tinylsm.testkit.options_for_day``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
+from numbers import Real
 
 MAX_KEY_SIZE = 65_535
 """Longest key the engine accepts, in bytes (a key length is a ``u16`` on disk)."""
@@ -18,6 +20,32 @@ MAX_VALUE_SIZE = 1 << 20
 
 MAX_BLOCK_SIZE = 1 << 16
 """Largest ``block_size``: offsets inside a block are ``u16``."""
+
+MAX_LEVELS = 255
+"""Most levels below L0: a level number is a ``u8`` in the manifest."""
+
+WAL_RECOVERY_MODES = ("tolerate_corrupted_tail_records", "absolute_consistency")
+"""The values of ``LsmStorageOptions.wal_recovery_mode``; the first is the default."""
+
+
+def _check_int(owner: object, name: str, low: int, high: int | None = None) -> None:
+    """Refuse a field that is not an ``int`` (``bool`` included) or lies outside ``low..high``."""
+    value = getattr(owner, name)
+    allowed = f"{low}..{high}" if high is not None else f"{low} or more"
+    where = f"{type(owner).__name__}.{name}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where} must be an int ({allowed}), got {type(value).__name__} {value!r:.40}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{where} must be {allowed}, got {value}")
+
+
+def _check_bool(owner: object, name: str) -> None:
+    """Refuse a switch that is not ``True`` or ``False`` (``0``, ``1`` and ``"no"`` included)."""
+    value = getattr(owner, name)
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"{type(owner).__name__}.{name} must be True or False, got {type(value).__name__} {value!r:.40}"
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +61,11 @@ class SimpleLeveledCompactionOptions:
     level0_file_num_compaction_trigger: int = 2
     max_levels: int = 3
 
+    def __post_init__(self) -> None:
+        _check_int(self, "size_ratio_percent", 1)
+        _check_int(self, "level0_file_num_compaction_trigger", 1)
+        _check_int(self, "max_levels", 1, MAX_LEVELS)
+
 
 @dataclass(frozen=True)
 class TieredCompactionOptions:
@@ -42,6 +75,13 @@ class TieredCompactionOptions:
     max_size_amplification_percent: int = 200
     size_ratio: int = 1
     min_merge_width: int = 2
+
+    def __post_init__(self) -> None:
+        # One tier is always "too many" when num_tiers is 1, so merging would never stop.
+        _check_int(self, "num_tiers", 2)
+        _check_int(self, "max_size_amplification_percent", 0)
+        _check_int(self, "size_ratio", 0)
+        _check_int(self, "min_merge_width", 2)
 
 
 @dataclass(frozen=True)
@@ -53,6 +93,22 @@ class LeveledCompactionOptions:
     max_levels: int = 4
     base_level_size_mb: float = 128
     """Target size of the base level in MiB (a fraction is allowed, for small tests)."""
+
+    def __post_init__(self) -> None:
+        # A multiplier of 1 would give every level the same target: nothing would ever sink.
+        _check_int(self, "level_size_multiplier", 2)
+        _check_int(self, "level0_file_num_compaction_trigger", 1)
+        _check_int(self, "max_levels", 1, MAX_LEVELS)
+        size = self.base_level_size_mb
+        if isinstance(size, bool) or not isinstance(size, Real):
+            raise TypeError(
+                f"LeveledCompactionOptions.base_level_size_mb must be a number (more than 0 MiB), "
+                f"got {type(size).__name__} {size!r:.40}"
+            )
+        if not (size > 0 and math.isfinite(size)):
+            raise ValueError(
+                f"LeveledCompactionOptions.base_level_size_mb must be more than 0 MiB and finite, got {size}"
+            )
 
 
 CompactionOptions = NoCompaction | SimpleLeveledCompactionOptions | TieredCompactionOptions | LeveledCompactionOptions
@@ -83,20 +139,31 @@ class LsmStorageOptions:
     prefix_compression: bool = True
     checksums: bool = True
     group_commit: bool = True
+    wal_recovery_mode: str = WAL_RECOVERY_MODES[0]
 
     def __post_init__(self) -> None:
-        if not 1 <= self.block_size <= MAX_BLOCK_SIZE:
-            raise ValueError(f"block_size must be 1..{MAX_BLOCK_SIZE} bytes, got {self.block_size}")
-        if self.target_sst_size < 1:
-            raise ValueError(f"target_sst_size must be at least 1 byte, got {self.target_sst_size}")
-        if self.num_memtable_limit < 1:
-            raise ValueError(f"num_memtable_limit must be at least 1, got {self.num_memtable_limit}")
-        if self.bloom_bits_per_key < 0:
-            raise ValueError(f"bloom_bits_per_key must be 0 or more, got {self.bloom_bits_per_key}")
-        if self.block_cache_bytes < 0:
-            raise ValueError(f"block_cache_bytes must be 0 or more, got {self.block_cache_bytes}")
+        _check_int(self, "block_size", 1, MAX_BLOCK_SIZE)
+        _check_int(self, "target_sst_size", 1)
+        _check_int(self, "num_memtable_limit", 1)
+        _check_int(self, "bloom_bits_per_key", 0)
+        _check_int(self, "block_cache_bytes", 0)
         if not isinstance(
             self.compaction,
             NoCompaction | SimpleLeveledCompactionOptions | TieredCompactionOptions | LeveledCompactionOptions,
         ):
-            raise TypeError(f"compaction must be one of the four compaction option classes, got {self.compaction!r}")
+            raise TypeError(
+                f"LsmStorageOptions.compaction must be one of the four compaction option classes, "
+                f"got {self.compaction!r:.60}"
+            )
+        for switch in fields(self):
+            if switch.type == "bool":
+                _check_bool(self, switch.name)
+        modes = ", ".join(map(repr, WAL_RECOVERY_MODES))
+        if not isinstance(self.wal_recovery_mode, str):
+            raise TypeError(
+                f"LsmStorageOptions.wal_recovery_mode must be a str ({modes}), got {self.wal_recovery_mode!r:.40}"
+            )
+        if self.wal_recovery_mode not in WAL_RECOVERY_MODES:
+            raise ValueError(
+                f"LsmStorageOptions.wal_recovery_mode must be one of {modes}, got {self.wal_recovery_mode!r:.60}"
+            )

@@ -81,7 +81,7 @@ def options_from_json(data: dict[str, Any]) -> LsmStorageOptions:
             raise LogError(f"options: compaction must be {{'class': one of {', '.join(COMPACTION_CLASSES)}, ...}}")
         try:
             fields["compaction"] = getattr(options_module, name)(**compaction)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise LogError(f"options: compaction {name}: {error}") from None
     try:
         return options_module.LsmStorageOptions(**fields)

@@ -49,6 +49,7 @@ class LsmStorage:
         """Open the database in ``path`` (created if missing), recovering what is there."""
         self.path = Path(path)
         self.options = options if options is not None else LsmStorageOptions()
+        _check_open_arguments(self.path, self.options)
         self.path.mkdir(parents=True, exist_ok=True)
         self._directory_lock = DirectoryLock(self.path)
         self.state_lock = threading.Lock()
@@ -167,3 +168,12 @@ class LsmStorage:
         """Raise ``LsmError`` if the database has been closed."""
         if self._closed:
             raise LsmError(f"the database in {self.path} is closed")
+
+
+def _check_open_arguments(path: Path, options: object) -> None:
+    """Refuse what ``open`` cannot use, before anything is created on disk.
+
+    ``options`` that are not an ``LsmStorageOptions`` are a ``TypeError``; a ``path``
+    that exists and is not a directory (a regular file) is an ``LsmError``.
+    """
+    raise NotImplementedError("day4.task1: _check_open_arguments — see book: Day 4, Task 1")

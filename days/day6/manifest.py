@@ -90,8 +90,12 @@ class Manifest:
         raise NotImplementedError("day6.task2: Manifest.create — see book: Day 6, Task 2")
 
     @staticmethod
-    def read(path: Path) -> list[ManifestRecord]:
-        """Every complete record of the manifest at ``path`` (a torn tail is dropped)."""
+    def read(path: Path, *, allow_torn_tail: bool = True) -> list[ManifestRecord]:
+        """Every complete record of the manifest at ``path`` (a torn tail is dropped if allowed).
+
+        Whether a dropped last record was only torn, or already relied on, is for
+        recovery to judge: it alone can see the files that the record's edit touched.
+        """
         raise NotImplementedError("day6.task2: Manifest.read — see book: Day 6, Task 2")
 
     def append(self, record: ManifestRecord) -> None:

@@ -86,10 +86,16 @@ class Recovery:
     def recover(self) -> tuple[LsmStorageState, int]:
         """Rebuild the state from the manifest, the SSTables and the WALs; tidy up.
 
-        Replays the manifest (a torn tail is dropped), opens every live SSTable,
-        replays the WAL of every live memtable into a memtable, starts a fresh
-        memtable and WAL (never appending after a possibly torn tail), rewrites the
-        manifest as one snapshot, and removes files that no record names.
+        Replays the manifest, opens every live SSTable, replays the WAL of every
+        live memtable into a memtable, starts a fresh memtable and WAL (never
+        appending after a possibly torn tail), rewrites the manifest as one
+        snapshot, and removes files that no record names.
+
+        A damaged last record is dropped as a torn tail only where a crash can
+        leave one (and only with ``wal_recovery_mode="tolerate_corrupted_tail_records"``):
+        at the end of the newest WAL, which is then cut off, and at the end of the
+        manifest when the files show that nothing relied on that record yet. Any
+        other damage raises ``CorruptionError`` before a file is changed.
         """
         raise NotImplementedError("day6.task3: Recovery.recover — see book: Day 6, Task 3")
 

@@ -12,8 +12,11 @@ entirely or not at all. All integers are little-endian.
 is caught before it is trusted; ``payload_crc`` is the CRC-32 of the payload.
 
 A crash while appending leaves a *torn tail*: the last record cut short, or (on
-some file systems) zero bytes. That is not corruption: replay keeps every
-complete record before it. A bad record followed by more data is corruption.
+some file systems) zero bytes. Only the newest log can have one: every older log
+was fsynced and closed before the next one took writes. So a reader says whether
+a torn tail is allowed; when it is, replay keeps every complete record before it.
+A bad record followed by more data is always corruption, and so is a bad last
+record where no torn tail is allowed.
 """
 
 from __future__ import annotations
@@ -43,11 +46,12 @@ def encode_record(payload: bytes) -> bytes:
     raise NotImplementedError("day6.task1: encode_record — see book: Day 6, Task 1")
 
 
-def decode_records(data: bytes, name: str) -> list[bytes]:
-    """The payloads of every complete record in ``data``; a torn tail is dropped.
+def decode_records(data: bytes, name: str, *, allow_torn_tail: bool = True) -> list[bytes]:
+    """The payloads of every complete record in ``data``; a torn tail is dropped if allowed.
 
-    Raises ``CorruptionError`` naming ``name`` and the offset for a damaged record
-    that is not the torn tail. O(len(data)).
+    A torn tail is a last record cut short, damaged, or zero bytes. With
+    ``allow_torn_tail=False`` it raises ``CorruptionError`` like any other damaged
+    record, naming ``name`` and the offset. O(len(data)).
     """
     raise NotImplementedError("day6.task1: decode_records — see book: Day 6, Task 1")
 
@@ -76,9 +80,19 @@ class Wal:
         raise NotImplementedError("day6.task1: Wal.__init__ — see book: Day 6, Task 1")
 
     @staticmethod
-    def replay(path: Path) -> list[Op]:
-        """Every write of the log at ``path``, oldest first (a torn tail is dropped)."""
+    def replay(path: Path, *, allow_torn_tail: bool = True) -> list[Op]:
+        """Every write of the log at ``path``, oldest first (a torn tail is dropped if allowed)."""
         raise NotImplementedError("day6.task1: Wal.replay — see book: Day 6, Task 1")
+
+    @staticmethod
+    def cut_torn_tail(path: Path) -> int:
+        """Cut a torn tail off the log at ``path``, durably; the number of bytes cut (0 if none).
+
+        Recovery calls it on the newest log before a newer one is created: once
+        a newer log exists, this one is an older log, whose damaged last record
+        would be corruption.
+        """
+        raise NotImplementedError("day6.task1: Wal.cut_torn_tail — see book: Day 6, Task 1")
 
     def append(self, ops: Sequence[Op]) -> None:
         """Append one record holding ``ops`` (buffered: durable after ``sync``)."""

@@ -63,6 +63,7 @@ class LsmStorage:
         """Open the database in ``path`` (created if missing), recovering what is there."""
         self.path = Path(path)
         self.options = options if options is not None else LsmStorageOptions()
+        _check_open_arguments(self.path, self.options)
         self.path.mkdir(parents=True, exist_ok=True)
         self._directory_lock = DirectoryLock(self.path)
         self.state_lock = threading.Lock()
@@ -216,7 +217,7 @@ class LsmStorage:
             ]
         )
         merged = _two_merge(memtables, _two_merge(l0, levels))
-        return _live_entries(merged, start, include_start, stop, include_stop)
+        return _live_entries(self, merged, start, include_start, stop, include_stop)
         # END SOLUTION
 
     def sync(self) -> None:
@@ -361,6 +362,20 @@ class LsmStorage:
     # END SOLUTION
 
 
+def _check_open_arguments(path: Path, options: object) -> None:
+    """Refuse what ``open`` cannot use, before anything is created on disk.
+
+    ``options`` that are not an ``LsmStorageOptions`` are a ``TypeError``; a ``path``
+    that exists and is not a directory (a regular file) is an ``LsmError``.
+    """
+    # BEGIN SOLUTION day4.task1
+    if not isinstance(options, LsmStorageOptions):
+        raise TypeError(f"options must be an LsmStorageOptions or None, got {type(options).__name__}")
+    if path.exists() and not path.is_dir():
+        raise LsmError(f"{path} exists and is not a directory: a database is a directory")
+    # END SOLUTION
+
+
 # BEGIN SOLUTION
 def _check_key(key: object) -> None:
     if not isinstance(key, bytes):
@@ -422,9 +437,19 @@ def _seek(table: SsTable, start: bytes | None) -> SsTableIterator:
 
 
 def _live_entries(
-    iterator: StorageIterator, start: bytes | None, include_start: bool, stop: bytes | None, include_stop: bool
+    storage: LsmStorage,
+    iterator: StorageIterator,
+    start: bytes | None,
+    include_start: bool,
+    stop: bytes | None,
+    include_stop: bool,
 ) -> Iterator[tuple[bytes, bytes]]:
-    """Yield the entries between the bounds, hiding tombstones."""
+    """Yield the entries between the bounds, hiding tombstones; ``LsmError`` once ``storage`` closes.
+
+    A scan is lazy, so it can outlive its engine: after ``close`` its tables' files
+    are closed, and what it would yield is no longer the database's.
+    """
+    storage._check_open()  # a generator's body starts at the first next(), maybe after close
     if not include_start and start is not None and iterator.is_valid() and iterator.key() == start:
         iterator.next()
     while iterator.is_valid():
@@ -434,6 +459,8 @@ def _live_entries(
         value = iterator.value()
         if value is not None:
             yield key, value
+            if storage._closed:
+                storage._check_open()  # before next() reads a block of a table closed meanwhile
         iterator.next()
 
 

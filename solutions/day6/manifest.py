@@ -148,11 +148,16 @@ class Manifest:
         # END SOLUTION
 
     @staticmethod
-    def read(path: Path) -> list[ManifestRecord]:
-        """Every complete record of the manifest at ``path`` (a torn tail is dropped)."""
+    def read(path: Path, *, allow_torn_tail: bool = True) -> list[ManifestRecord]:
+        """Every complete record of the manifest at ``path`` (a torn tail is dropped if allowed).
+
+        Whether a dropped last record was only torn, or already relied on, is for
+        recovery to judge: it alone can see the files that the record's edit touched.
+        """
         # BEGIN SOLUTION day6.task2
         path = Path(path)
-        return [decode_manifest_record(p, path.name) for p in decode_records(path.read_bytes(), path.name)]
+        payloads = decode_records(path.read_bytes(), path.name, allow_torn_tail=allow_torn_tail)
+        return [decode_manifest_record(p, path.name) for p in payloads]
         # END SOLUTION
 
     def append(self, record: ManifestRecord) -> None:

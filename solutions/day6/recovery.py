@@ -140,21 +140,24 @@ class Recovery:
     def recover(self) -> tuple[LsmStorageState, int]:
         """Rebuild the state from the manifest, the SSTables and the WALs; tidy up.
 
-        Replays the manifest (a torn tail is dropped), opens every live SSTable,
-        replays the WAL of every live memtable into a memtable, starts a fresh
-        memtable and WAL (never appending after a possibly torn tail), rewrites the
-        manifest as one snapshot, and removes files that no record names.
+        Replays the manifest, opens every live SSTable, replays the WAL of every
+        live memtable into a memtable, starts a fresh memtable and WAL (never
+        appending after a possibly torn tail), rewrites the manifest as one
+        snapshot, and removes files that no record names.
+
+        A damaged last record is dropped as a torn tail only where a crash can
+        leave one (and only with ``wal_recovery_mode="tolerate_corrupted_tail_records"``):
+        at the end of the newest WAL, which is then cut off, and at the end of the
+        manifest when the files show that nothing relied on that record yet. Any
+        other damage raises ``CorruptionError`` before a file is changed.
         """
         # BEGIN SOLUTION day6.task3
+        tolerate = self.options.wal_recovery_mode == "tolerate_corrupted_tail_records"
+        on_disk = [m for name in os.listdir(self.directory) if (m := _FILE_NAME.match(name))]
+        wal_ids = {int(m[1]) for m in on_disk if m[2] == "wal"}
         manifest_path = self.directory / MANIFEST_NAME
         if manifest_path.exists():
-            records = Manifest.read(manifest_path)
-            if not records or not isinstance(records[0], Snapshot):
-                # Manifest.create writes a snapshot first, atomically: without one the file is
-                # damaged, and treating it as an empty tree would delete every file as a stray.
-                raise CorruptionError(f"{MANIFEST_NAME} does not begin with a snapshot record: it is damaged")
-            for record in records:
-                self._log.apply(record)
+            self._replay_manifest(manifest_path, tolerate, wal_ids)
         else:
             self._adopt_listed_tables()
         shape = self._log.shape
@@ -166,17 +169,21 @@ class Recovery:
                 raise CorruptionError(f"{MANIFEST_NAME} names {path.name}, which is missing")
             tables[sst_id] = SsTable.open(sst_id, path, self.block_cache)
         runs = tuple(tuple(sorted(run, key=lambda i: tables[i].first_key)) for run in shape.levels)
+        # Only the newest log was being appended when the process stopped: every older
+        # one was fsynced and closed before a newer one was created.
+        newest_wal = max(wal_ids, default=None)
         memtables = []
         for memtable_id in self._log.memtables:
             memtable = MemTable(memtable_id, self.options)
             path = wal_path(self.directory, memtable_id)
             if path.exists():
-                for key, value in Wal.replay(path):
+                for key, value in Wal.replay(path, allow_torn_tail=tolerate and memtable_id == newest_wal):
                     memtable.put(key, value)
             if not memtable.is_empty():
                 memtables.append(memtable)
-        on_disk = [_FILE_NAME.match(name) for name in os.listdir(self.directory)]
-        self._next_id = max(self._log.max_id, *(int(m[1]) for m in on_disk if m), 0) + 1
+        if tolerate and newest_wal in self._log.memtables:
+            Wal.cut_torn_tail(wal_path(self.directory, newest_wal))
+        self._next_id = max(self._log.max_id, *(int(m[1]) for m in on_disk), 0) + 1
         active = MemTable(self._take_id(), self.options)
         self._log.memtables = [m.id for m in memtables] + [active.id]
         self._log.shape = TreeShape(shape.l0, runs)
@@ -273,6 +280,46 @@ class Recovery:
             self._manifest.close()
         path = self.directory / MANIFEST_NAME
         self._manifest = Manifest.create(path, self._log.snapshot(max(self._next_id, self._log.max_id + 1)))
+
+    def _replay_manifest(self, path: Path, tolerate: bool, wal_ids: set[int]) -> None:
+        try:
+            records, torn = Manifest.read(path, allow_torn_tail=False), None
+        except CorruptionError as error:
+            if not tolerate:
+                raise
+            records, torn = Manifest.read(path), error  # raises again unless the damage is the last record
+        if not records or not isinstance(records[0], Snapshot):
+            # Manifest.create writes a snapshot first, atomically: without one the file is
+            # damaged, and treating it as an empty tree would delete every file as a stray.
+            raise CorruptionError(f"{MANIFEST_NAME} does not begin with a snapshot record: it is damaged")
+        for record in records:
+            self._log.apply(record)
+        if torn is not None:
+            self._check_tail_not_relied_on(torn, wal_ids)
+
+    def _check_tail_not_relied_on(self, torn: CorruptionError, wal_ids: set[int]) -> None:
+        """Refuse a dropped manifest record that some file shows had taken effect.
+
+        Each edit is durable before anything acts on it: a flush's WAL is deleted,
+        a compaction's inputs are deleted, and a new memtable's WAL is written to,
+        only after the record is fsynced. Without the record, those files would be
+        missing, or a WAL newer than every memtable named would hold writes.
+        """
+        shape = self._log.shape
+        live_ssts = sorted({*shape.l0, *(i for run in shape.levels for i in run)})
+        missing_ssts = [i for i in live_ssts if not sst_path(self.directory, i).exists()]
+        missing_wals = [i for i in self._log.memtables if i not in wal_ids] if self.options.enable_wal else []
+        newest = max(self._log.memtables, default=0)
+        written = [i for i in sorted(wal_ids) if i > newest and wal_path(self.directory, i).stat().st_size]
+        if missing_ssts:
+            reason = f"{sst_path(self.directory, missing_ssts[0]).name} is gone (a compaction had been recorded)"
+        elif missing_wals:
+            reason = f"{wal_path(self.directory, missing_wals[0]).name} is gone (a flush had been recorded)"
+        elif written:
+            reason = f"{wal_path(self.directory, written[0]).name} holds writes (a new memtable had been recorded)"
+        else:
+            return
+        raise CorruptionError(f"{torn}, and it had taken effect: {reason}")
 
     def _adopt_listed_tables(self) -> None:
         """A database written without a manifest: its SSTables are all L0, newest (highest id) first."""

@@ -12,8 +12,11 @@ entirely or not at all. All integers are little-endian.
 is caught before it is trusted; ``payload_crc`` is the CRC-32 of the payload.
 
 A crash while appending leaves a *torn tail*: the last record cut short, or (on
-some file systems) zero bytes. That is not corruption: replay keeps every
-complete record before it. A bad record followed by more data is corruption.
+some file systems) zero bytes. Only the newest log can have one: every older log
+was fsynced and closed before the next one took writes. So a reader says whether
+a torn tail is allowed; when it is, replay keeps every complete record before it.
+A bad record followed by more data is always corruption, and so is a bad last
+record where no torn tail is allowed.
 """
 
 from __future__ import annotations
@@ -51,30 +54,31 @@ def encode_record(payload: bytes) -> bytes:
     # END SOLUTION
 
 
-def decode_records(data: bytes, name: str) -> list[bytes]:
-    """The payloads of every complete record in ``data``; a torn tail is dropped.
+def decode_records(data: bytes, name: str, *, allow_torn_tail: bool = True) -> list[bytes]:
+    """The payloads of every complete record in ``data``; a torn tail is dropped if allowed.
 
-    Raises ``CorruptionError`` naming ``name`` and the offset for a damaged record
-    that is not the torn tail. O(len(data)).
+    A torn tail is a last record cut short, damaged, or zero bytes. With
+    ``allow_torn_tail=False`` it raises ``CorruptionError`` like any other damaged
+    record, naming ``name`` and the offset. O(len(data)).
     """
     # BEGIN SOLUTION day6.task1
     payloads = []
     offset, end = 0, len(data)
     while offset < end:
         if end - offset < RECORD_HEADER.size:
-            break  # a header cut short: the torn tail
+            return _torn_tail(payloads, name, offset, allow_torn_tail)  # a header cut short
         length, header_crc, payload_crc = RECORD_HEADER.unpack_from(data, offset)
         if zlib.crc32(data[offset : offset + 4]) != header_crc:
             if not any(data[offset:]):
-                break  # zero bytes where the last record was being written
+                return _torn_tail(payloads, name, offset, allow_torn_tail)  # zeros where the record was going
             raise CorruptionError(f"{name}: damaged record header at offset {offset}")
         start = offset + RECORD_HEADER.size
         if start + length > end:
-            break  # a payload cut short: the torn tail
+            return _torn_tail(payloads, name, offset, allow_torn_tail)  # a payload cut short
         payload = data[start : start + length]
         if zlib.crc32(payload) != payload_crc:
             if start + length == end:
-                break  # the last record, half written
+                return _torn_tail(payloads, name, offset, allow_torn_tail)  # the last record, half written
             raise CorruptionError(f"{name}: damaged record at offset {offset} (checksum mismatch)")
         payloads.append(payload)
         offset = start + length
@@ -143,11 +147,31 @@ class Wal:
         # END SOLUTION
 
     @staticmethod
-    def replay(path: Path) -> list[Op]:
-        """Every write of the log at ``path``, oldest first (a torn tail is dropped)."""
+    def replay(path: Path, *, allow_torn_tail: bool = True) -> list[Op]:
+        """Every write of the log at ``path``, oldest first (a torn tail is dropped if allowed)."""
         # BEGIN SOLUTION day6.task1
         path = Path(path)
-        return [op for payload in decode_records(path.read_bytes(), path.name) for op in decode_ops(payload, path.name)]
+        payloads = decode_records(path.read_bytes(), path.name, allow_torn_tail=allow_torn_tail)
+        return [op for payload in payloads for op in decode_ops(payload, path.name)]
+        # END SOLUTION
+
+    @staticmethod
+    def cut_torn_tail(path: Path) -> int:
+        """Cut a torn tail off the log at ``path``, durably; the number of bytes cut (0 if none).
+
+        Recovery calls it on the newest log before a newer one is created: once
+        a newer log exists, this one is an older log, whose damaged last record
+        would be corruption.
+        """
+        # BEGIN SOLUTION day6.task1
+        path = Path(path)
+        data = path.read_bytes()
+        end = sum(RECORD_HEADER.size + len(payload) for payload in decode_records(data, path.name))
+        if end < len(data):
+            with open(path, "r+b") as file:
+                file.truncate(end)
+                os.fsync(file.fileno())
+        return len(data) - end
         # END SOLUTION
 
     def append(self, ops: Sequence[Op]) -> None:
@@ -172,4 +196,12 @@ class Wal:
             self._file.flush()
             os.fsync(self._file.fileno())
 
-    # END SOLUTION
+
+def _torn_tail(payloads: list[bytes], name: str, offset: int, allowed: bool) -> list[bytes]:
+    """The payloads before a torn tail at ``offset``, or ``CorruptionError`` if none is allowed there."""
+    if not allowed:
+        raise CorruptionError(f"{name}: the last record, at offset {offset}, is cut short or damaged")
+    return payloads
+
+
+# END SOLUTION
