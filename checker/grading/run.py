@@ -17,7 +17,7 @@ from pathlib import Path
 
 from checker.common import Day, Grading
 from checker.grading.isolation.containment import protect
-from checker.grading.isolation.trees import build_trees
+from checker.grading.isolation.trees import GradingTrees, build_trees
 from checker.grading.report import DayReport, TestResult
 from tinylsm._composition import compose
 
@@ -56,7 +56,7 @@ def run_pytest(
     memory_limit_mb: int = MEMORY_LIMIT_MB,
     import_time_limit: float = IMPORT_TIME_LIMIT,
     stop_at_first_failure: bool = False,
-    reveal_hidden_names: bool = False,
+    trusted_code: bool = False,
 ) -> TestRun:
     """Run day ``day``'s visible and hidden tests, isolated from the code they grade.
 
@@ -66,101 +66,119 @@ def run_pytest(
     process that the tests reach through proxies (``checker.grading.isolation``).
     Results come back through a pipe that only the test process holds. Whatever
     happens to the run, the tests it collected are returned, with the results of
-    those that reported. Hidden tests are reported by their property, not their
-    name, unless ``reveal_hidden_names`` (the instructors' mutant runs).
+    those that reported.
+
+    ``trusted_code`` is for the instructors' own code (the mutants of the
+    reference): the tests run in the course itself, in one process, and hidden
+    tests are reported by name.
     """
-    composition = compose(env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", ""))
-    graded_days = {number for number, source in composition.sources.items() if source != "solutions"}
     private = Path(tempfile.mkdtemp(prefix="tinylsm-grade-"))
     try:
-        trees = build_trees(root, composition, graded_days, day, private)
-        trees.settings.memory_limit_mb = memory_limit_mb
-        trees.settings.import_time_limit = import_time_limit
-        protect(trees.settings)
-        private.chmod(0o711)  # the engine's user may reach its own tree, and list nothing here
-        trees.tests.chmod(0o700)
-        settings_file = private / "settings.json"
-        trees.settings.save(str(settings_file))
-        output_file = private / "output.txt"
-        read_end, write_end = os.pipe()
-        command = [
-            sys.executable,
-            "-m",
-            "checker.grading.sandbox",
-            str(memory_limit_mb),
-            "pytest",
-            f"days/day{day}",
-            "--hidden",
-            "-p",
-            "checker.grading.pytest_plugin",
-            f"--checker-results-fd={write_end}",
-            "-p",
-            "checker.grading.isolation.plugin",
-            f"--checker-worker={settings_file}",
-            f"--basetemp={trees.scratch / 'tests'}",
-            f"--timeout={test_timeout}",
-            "-q",
-            "--no-header",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=--import-mode=importlib --strict-markers",
-        ]
+        arguments = [f"days/day{day}", f"--timeout={test_timeout}"]
+        env = {**os.environ, **env_changes, "PYTHONDONTWRITEBYTECODE": "1"}
+        protections: list[str] = []
+        ignored: list[str] = []
+        if trusted_code:
+            arguments.append("--checker-reveal-names")
+            cwd = root
+        else:
+            trees = _isolated_trees(root, day, env_changes, private, memory_limit_mb, import_time_limit)
+            settings_file = private / "settings.json"
+            trees.settings.save(str(settings_file))
+            arguments += [
+                "-p",
+                "checker.grading.isolation.plugin",
+                f"--checker-worker={settings_file}",
+                f"--basetemp={trees.scratch / 'tests'}",
+            ]
+            test_temp, replays = trees.scratch / "tmp", trees.scratch / "replays"
+            test_temp.mkdir()
+            replays.mkdir()
+            # the tests' own temporary folders (and the logs of failing model tests) must be
+            # where the test process may still write once it has given up the course
+            env.update({"TINYLSM_IMPL": "student", "TMPDIR": str(test_temp), "TINYLSM_REPLAY_DIR": str(replays)})
+            env.pop("TINYLSM_DAY_DIRS", None)
+            cwd, protections, ignored = trees.tests, trees.settings.protections, trees.ignored
         if stop_at_first_failure:
-            command.append("-x")
-        if reveal_hidden_names:
-            command.append("--checker-reveal-names")
-        test_temp = trees.scratch / "tmp"
-        test_temp.mkdir()
-        # the tests' own temporary folders must be where the engine process may write
-        env = {
-            **os.environ,
-            **env_changes,
-            "TINYLSM_IMPL": "student",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": str(test_temp),
-        }
-        for name in ("PYTEST_ADDOPTS", "TINYLSM_DAY_DIRS", "PYTHONPATH", "PYTEST_PLUGINS"):
-            env.pop(name, None)
-        started = time.monotonic()
-        timed_out = False
-        records: list[bytes] = []
-        with output_file.open("wb") as output:
-            process = subprocess.Popen(
-                command,
-                cwd=trees.tests,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(write_end,),
-            )
-            os.close(write_end)
-            reader = threading.Thread(target=_drain, args=(read_end, records), daemon=True)
-            reader.start()
-            try:
-                returncode: int | None = process.wait(timeout=time_limit)
-            except subprocess.TimeoutExpired:
-                timed_out, returncode = True, None
-            finally:
-                _kill_group(process)
-                reader.join(timeout=10)
-        duration = time.monotonic() - started
-        collected, results, collect_errors = _read_results(b"".join(records))
-        return TestRun(
-            collected,
-            results,
-            collect_errors,
-            returncode,
-            _tail(output_file),
-            timed_out,
-            duration,
-            trees.settings.protections,
-            trees.ignored,
-        )
+            arguments.append("-x")
+        run = _run_test_process(cwd, arguments, env, private / "output.txt", time_limit, memory_limit_mb)
+        run.protections, run.ignored = protections, ignored
+        if not trusted_code:
+            keep = Path(env_changes.get("TINYLSM_REPLAY_DIR", root))
+            for log in (private / "scratch" / "replays").glob("tinylsm-replay-*.json"):
+                shutil.copy2(log, keep / log.name)  # for `python -m checker replay FILE`
+        return run
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _isolated_trees(
+    root: Path, day: int, env_changes: dict[str, str], private: Path, memory_limit_mb: int, import_time_limit: float
+) -> GradingTrees:
+    """The test tree and the engine tree of one graded run, with the protections this machine allows."""
+    composition = compose(env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", ""))
+    graded_days = {number for number, source in composition.sources.items() if source != "solutions"}
+    trees = build_trees(root, composition, graded_days, day, private)
+    trees.settings.memory_limit_mb = memory_limit_mb
+    trees.settings.import_time_limit = import_time_limit
+    protect(trees.settings)
+    private.chmod(0o711)  # the engine's user may reach its own tree, and list nothing here
+    trees.tests.chmod(0o700)
+    return trees
+
+
+def _run_test_process(
+    cwd: Path, arguments: list[str], env: dict[str, str], output_file: Path, time_limit: float, memory_limit_mb: int
+) -> TestRun:
+    """Run pytest with the grading plugin in a fresh, limited interpreter; what it reported."""
+    for name in ("PYTEST_ADDOPTS", "PYTHONPATH", "PYTEST_PLUGINS"):
+        env.pop(name, None)
+    read_end, write_end = os.pipe()
+    command = [
+        sys.executable,
+        "-m",
+        "checker.grading.sandbox",
+        str(memory_limit_mb),
+        "pytest",
+        *arguments,
+        "--hidden",
+        "-p",
+        "checker.grading.pytest_plugin",
+        f"--checker-results-fd={write_end}",
+        "-q",
+        "--no-header",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=--import-mode=importlib --strict-markers",
+    ]
+    started = time.monotonic()
+    timed_out = False
+    records: list[bytes] = []
+    with output_file.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            pass_fds=(write_end,),
+        )
+        os.close(write_end)
+        reader = threading.Thread(target=_drain, args=(read_end, records), daemon=True)
+        reader.start()
+        try:
+            returncode: int | None = process.wait(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            timed_out, returncode = True, None
+        finally:
+            _kill_group(process)
+            reader.join(timeout=10)
+    duration = time.monotonic() - started
+    collected, results, collect_errors = _read_results(b"".join(records))
+    return TestRun(collected, results, collect_errors, returncode, _tail(output_file), timed_out, duration)
 
 
 def _drain(fd: int, records: list[bytes]) -> None:

@@ -114,7 +114,7 @@ def run_mutant(root: Path, mutant: Mutant, grading: Grading, *, find_all: bool =
             {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}", "TINYLSM_REPLAY_DIR": scratch},
             test_timeout=grading.test_timeout,
             stop_at_first_failure=not find_all,
-            reveal_hidden_names=True,
+            trusted_code=True,
         )
     if run.collect_errors:
         return MutantResult(mutant, "invalid", "the tests could not be collected")
