@@ -41,7 +41,7 @@ def at_import(code: str) -> str:
 def grade(submission: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
     report = tmp_path / "report.json"
     completed = checker(
-        "--submission", str(submission), "--day", "1", "--json", str(report), "--test-timeout", "3", *extra
+        "--submission", str(submission), "--day", "1", "--json", str(report), "--test-timeout", "10", *extra
     )
     assert report.exists(), f"no report was written:\n{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
     return completed.returncode, json.loads(report.read_text())
@@ -94,18 +94,22 @@ def test_exit_at_import_is_an_error_not_a_pass(tmp_path: Path) -> None:
     assert day["error"] or all(t["outcome"] != "passed" for t in day["tests"])
 
 
-def test_exit_inside_a_test_labels_the_rest_as_errors(tmp_path: Path) -> None:
+def engine_ended(report: dict) -> list[dict]:
+    """The tests that failed because the engine process (the student's code) ended under them."""
+    return [t for t in report["days"][0]["tests"] if "engine process (your code) ended" in t["message"]]
+
+
+def test_exit_inside_a_test_fails_that_test_and_grading_goes_on(tmp_path: Path) -> None:
     submission = make_submission(tmp_path, hostile("        import os\n\n        os._exit(0)\n"))
     status, report = grade(submission, tmp_path)
-    labels = list(outcomes(report).values())
-    assert status == 1 and "error" in labels, labels
-    assert report["score"] < 100
+    assert status == 1 and engine_ended(report), list(outcomes(report).values())
+    assert 0 < report["score"] < 100, "the tests that never call next() still pass in a new engine process"
 
 
-def test_a_segfault_is_an_error_not_a_crash_of_the_checker(tmp_path: Path) -> None:
+def test_a_segfault_fails_the_test_not_the_checker(tmp_path: Path) -> None:
     submission = make_submission(tmp_path, hostile("        import ctypes\n\n        ctypes.string_at(0)\n"))
     status, report = grade(submission, tmp_path)
-    assert status == 1 and "error" in outcomes(report).values()
+    assert status == 1 and engine_ended(report) and report["score"] < 100
 
 
 def test_allocating_tens_of_gigabytes_fails_only_that_test(tmp_path: Path) -> None:
@@ -125,8 +129,7 @@ def test_printing_fifty_megabytes_does_not_break_grading(tmp_path: Path) -> None
 def test_files_written_by_the_submission_stay_out_of_the_course(tmp_path: Path) -> None:
     before = sorted(p.name for p in ROOT.iterdir())
     writer = "from pathlib import Path\nPath(__file__).parents[2].joinpath('GRADED_BY_ME').write_text('x')\n"
-    status, _ = grade(make_submission(tmp_path, at_import(writer)), tmp_path)
-    assert status == 0
+    grade(make_submission(tmp_path, at_import(writer)), tmp_path)  # refused (Landlock) or written into a copy
     assert sorted(p.name for p in ROOT.iterdir()) == before
 
 

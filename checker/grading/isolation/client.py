@@ -261,6 +261,7 @@ class Client:
             self.describe_error,
             self.rebuild_error,
             self.exports.release,
+            peer="the engine process (your code)",
         )
         endpoint.start()
         self.generation += 1
@@ -296,9 +297,9 @@ class Client:
         if kind in PLAIN_TYPES:
             return None
         if kind is Proxy:
-            return ("W", object.__getattribute__(obj, "_proxy_oid"))
+            return ("W", object.__getattribute__(obj._proxy_current(), "_proxy_oid"))
         if kind is BoundMethod:
-            return ("M", object.__getattribute__(obj.target, "_proxy_oid"), obj.name)
+            return ("M", object.__getattribute__(obj.target._proxy_current(), "_proxy_oid"), obj.name)
         if kind in ALLOWED_TYPES or (isinstance(obj, type) and obj in ALLOWED_TYPES):
             return None
         if not _may_leave(obj):
@@ -472,7 +473,12 @@ class RemoteModule(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return getattr(self._remote(), name)
+        value = getattr(self._remote(), name)
+        if type(value) is Proxy:
+            # a class or function of the module: after the engine process is started again
+            # (a crash in an earlier test), the same name there stands in for it
+            value._proxy_rebind_with(lambda: getattr(self._remote(), name))
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("__") and name.endswith("__"):

@@ -99,8 +99,10 @@ class Endpoint:
         describe_error: Callable[[BaseException], tuple],
         rebuild_error: Callable[[Any], BaseException],
         on_release: Callable[[Any], None],
+        peer: str = "the other process",
     ) -> None:
         self._sock = sock
+        self._peer = peer
         self._side = side
         self._serve = serve
         self._encode = encode
@@ -175,7 +177,7 @@ class Endpoint:
             # only a crafted message makes decoding call something; refuse, and drop the wire
             raise pickle.UnpicklingError("a message tried to make a call while being decoded")
         if self.gone:
-            raise PeerGone(f"the other process has ended ({self.gone_reason or 'it closed the connection'})")
+            raise PeerGone(f"{self._peer} had already ended ({self.gone_reason or 'it closed the connection'})")
         lane = self._lane()
         inbox = self._inbox(lane)
         call_id = next(self._call_ids)
@@ -183,7 +185,7 @@ class Endpoint:
             self._flush_releases()
             self._send_bytes(self._encode(("call", lane, call_id, (op, args))))
         except OSError as error:
-            raise PeerGone(f"the other process has ended ({error})") from None
+            raise PeerGone(f"{self._peer} has ended ({error})") from None
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
@@ -192,7 +194,9 @@ class Endpoint:
                     self._run_request(lane, answered, body)
                 elif kind == "gone":
                     inbox.put(("gone", lane, 0, None))  # later calls of this lane see it too
-                    raise PeerGone(f"the other process ended before it answered ({self.gone_reason})")
+                    raise PeerGone(
+                        f"{self._peer} ended before it answered: an exit, a crash or a kill ({self.gone_reason})"
+                    )
                 elif answered == call_id:
                     break
                 # else: the answer to a call that was abandoned; drop it
@@ -452,21 +456,47 @@ class Proxy:
     methods are called in one round trip, other attributes are read in one.
     """
 
-    __slots__ = ("__weakref__", "_proxy_count", "_proxy_endpoint", "_proxy_info", "_proxy_oid")
+    __slots__ = (
+        "__weakref__",
+        "_proxy_count",
+        "_proxy_endpoint",
+        "_proxy_info",
+        "_proxy_oid",
+        "_proxy_rebind",
+        "_proxy_rebound",
+    )
 
     def __init__(self, endpoint: Endpoint, oid: int, info: tuple) -> None:
         object.__setattr__(self, "_proxy_endpoint", endpoint)
         object.__setattr__(self, "_proxy_oid", oid)
         object.__setattr__(self, "_proxy_info", info)
         object.__setattr__(self, "_proxy_count", 1)
+        object.__setattr__(self, "_proxy_rebind", None)
+        object.__setattr__(self, "_proxy_rebound", None)
 
     def __del__(self) -> None:
         endpoint = self._proxy_endpoint
         if not endpoint.gone:
             endpoint.release_later(self._proxy_oid, self._proxy_count)
 
+    def _proxy_rebind_with(self, find_again: Callable[[], Any]) -> None:
+        """How to find this object again in a new process of the other side (for module-level names)."""
+        object.__setattr__(self, "_proxy_rebind", find_again)
+
+    def _proxy_current(self) -> Proxy:
+        """This proxy, or, once its process has ended, the same name found again in the new one."""
+        endpoint = self._proxy_endpoint
+        if not (endpoint.gone or endpoint.abandoned) or self._proxy_rebind is None:
+            return self
+        rebound = self._proxy_rebound
+        if rebound is None or rebound._proxy_endpoint.gone or rebound._proxy_endpoint.abandoned:
+            rebound = self._proxy_rebind()
+            object.__setattr__(self, "_proxy_rebound", rebound)
+        return rebound
+
     def _proxy_call(self, op: str, *args: Any) -> Any:
-        return self._proxy_endpoint.call(op, self, *args)
+        target = self._proxy_current()
+        return target._proxy_endpoint.call(op, target, *args)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -495,16 +525,18 @@ class Proxy:
 
     def collect_remotely(self) -> list:
         """Every remaining entry of a storage iterator over there, read in one request."""
-        return self._proxy_endpoint.call("collect", self, COLLECT_LIMIT)
+        return self._proxy_call("collect", COLLECT_LIMIT)
 
     def __mro_entries__(self, bases: tuple) -> tuple:
         raise TypeError(f"{self._proxy_info[1]} lives in the engine process: a test cannot subclass it")
 
     def __instancecheck__(self, instance: Any) -> bool:
-        return self._proxy_endpoint.call("isinstance", instance, self)
+        target = self._proxy_current()
+        return target._proxy_endpoint.call("isinstance", instance, target)
 
     def __subclasscheck__(self, subclass: Any) -> bool:
-        return self._proxy_endpoint.call("issubclass", subclass, self)
+        target = self._proxy_current()
+        return target._proxy_endpoint.call("issubclass", subclass, target)
 
     def __repr__(self) -> str:
         return self._proxy_call("method", "__repr__", (), {})
