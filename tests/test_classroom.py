@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checker.course import load_days, load_grading
+from checker.common import load_days, load_grading
 from tests.helpers import ROOT, checker, run
 
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"

@@ -100,9 +100,9 @@ def flagged_pairs(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def test_the_disguised_copy_is_the_only_pair_reported(submissions: Path, tmp_path: Path) -> None:
+def test_grading_the_class_reports_the_disguised_copy_and_no_honest_pair(submissions: Path, tmp_path: Path) -> None:
     assert "self._chunks" in (submissions / "disguised" / BLOCK).read_text(), "the copy was not disguised"
-    completed = checker("similarity", str(submissions), "--out", str(tmp_path))
+    completed = checker("grade-many", str(submissions), "-j", "2", "--out", str(tmp_path), "--day", "1", "--similarity")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     pairs = flagged_pairs(tmp_path)
     assert [(p["first"], p["second"], p["module"]) for p in pairs] == [("disguised", "reference", BLOCK.as_posix())]
@@ -110,6 +110,18 @@ def test_the_disguised_copy_is_the_only_pair_reported(submissions: Path, tmp_pat
     compared = re.findall(r"(?:Test|Reference) file: <i>(.*?)</i>", (tmp_path / "similarity.html").read_text())
     assert sorted(Path(path).parts[-4] for path in compared) == ["disguised", "reference"], compared
     assert "disguised and reference, days/day1/block.py" in completed.stdout, completed.stdout
+
+    # The honest rewrite is a real solution: it earns day 1's points, as the reference and its copy do.
+    with (tmp_path / "gradebook.csv").open(newline="") as file:
+        totals = {row["Student"]: float(row["Total"]) for row in csv.DictReader(file)}
+    assert totals == {
+        "disguised": 100,
+        "reference": 100,
+        "rewritten": 100,
+        "started": 0,
+        "untouched": 0,
+        "untouched-too": 0,
+    }, totals
 
 
 def test_honest_pairs_stay_well_below_the_limits(submissions: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``python -m checker export classroom DIR``: the template repository of a GitHub Classroom assignment.
+"""The workflow of a GitHub Classroom template (``python -m checker export classroom DIR``).
 
 The template is the student release (``export student``) plus
 ``.github/workflows/classroom.yml``, a GitHub Actions workflow in the shape
@@ -23,7 +23,6 @@ import math
 from pathlib import Path
 
 from checker.common import Day, Grading, load_days, load_grading
-from checker.instructor.export import export_student
 
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
 """Where the workflow goes in the template repository."""
@@ -119,12 +118,3 @@ def write_workflow(course: Path, repository: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(workflow(days, load_grading()))
     return path
-
-
-def export_classroom(course: Path, destination: Path) -> list[Path]:
-    """Write the template repository of ``course`` into ``destination`` (missing or empty); the files written.
-
-    Raises what ``export_student`` raises.
-    """
-    files = export_student(course, destination)
-    return [*files, write_workflow(course, destination).relative_to(destination)]

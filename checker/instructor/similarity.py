@@ -30,10 +30,9 @@ import sys
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
-from checker.cli import DEFAULT_ROOT, EXIT_OK, EXIT_USAGE
-from checker.export import instructor_only
-from checker.submission import student_files
-from checker.tool import parse_arguments
+from checker.common import DEFAULT_ROOT, EXIT_OK, EXIT_USAGE, UsageError, parse_arguments
+from checker.grading.batch import class_submissions
+from checker.grading.submission import student_files
 
 THRESHOLD = 0.5
 """The share of a module's own code, found in another's, from which a pair is reported."""
@@ -194,17 +193,16 @@ def main(argv: list[str]) -> int:
     if isinstance(args, int):
         return args
     course = Path(args.root).resolve()
-    folder = Path(args.submissions)
-    refusal = instructor_only(course, "similarity")
-    if refusal is None and not folder.is_dir():
-        refusal = f"{folder} is not a folder"
-    refusal = refusal or option_problem(args)
-    if refusal:
-        print(f"checker: {refusal}", file=sys.stderr)
+    try:
+        submissions = class_submissions(course, Path(args.submissions), "similarity")
+        problem = option_problem(args)
+        if problem:
+            raise UsageError(problem)
+    except UsageError as error:
+        print(f"checker: {error}", file=sys.stderr)
         return EXIT_USAGE
-    submissions = sorted(p.resolve() for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     out = Path(args.out).resolve()
-    flagged = similarity_report(submissions, course, out, args.threshold, args.min_tokens)
+    flagged = similarity_report([s.resolve() for s in submissions], course, out, args.threshold, args.min_tokens)
     for line in describe(flagged, out, args.threshold):
         print(line)
     return EXIT_OK
