@@ -191,7 +191,7 @@ def main(argv: list[str]) -> int:
     if failed:
         print(f"Grading failed for {len(failed)} submission(s): {', '.join(failed)}")
         status = EXIT_FAILED
-    if args.similarity and not compare_class(course, Path(args.submissions), out):
+    if args.similarity and not compare_class(course, Path(args.submissions).resolve(), out):
         status = EXIT_FAILED
     return status
 
