@@ -132,6 +132,7 @@ def similarity_report(
 ) -> list[Match]:
     """Compare ``submissions`` and write the HTML report and the CSV of pairs into ``out``; the pairs reported."""
     out.mkdir(parents=True, exist_ok=True)
+    (out / REPORT).unlink(missing_ok=True)  # never mistake an earlier run's report for this one's
     matches = compare_modules(submissions, course, out / REPORT, threshold, min_tokens)
     return write_pairs(matches, out, threshold, min_tokens)
 
