@@ -20,10 +20,17 @@ TOOLS = {
     "simulate": ("checker.tools.simulate", "the compaction simulator (no disk)"),
     "shell": ("checker.tools.shell", "an interactive shell on the composed engine"),
     "inspect": ("checker.tools.inspect", "decode an .sst, .wal or MANIFEST file for humans"),
-    "export": ("checker.instructor.export", "write a student release or a Gradescope autograder bundle (instructors)"),
+    "export": (
+        "checker.instructor.export",
+        "write a student release, a GitHub Classroom template or a Gradescope autograder bundle (instructors)",
+    ),
     "grade-many": (
         "checker.grading.batch",
         "grade every submission in a folder, in parallel, into a gradebook (instructors)",
+    ),
+    "similarity": (
+        "checker.instructor.similarity",
+        "compare the code of every pair of submissions in a folder; an HTML report and a CSV (instructors)",
     ),
     "replay": (
         "checker.tools.replay",

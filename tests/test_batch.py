@@ -25,7 +25,7 @@ def submission(folder: Path, block_source: str | None = None) -> None:
 
 def gradebook(out: Path) -> dict[str, dict[str, str]]:
     with (out / "gradebook.csv").open(newline="") as file:
-        return {row["name"]: row for row in csv.DictReader(file)}
+        return {row["Student"]: row for row in csv.DictReader(file)}
 
 
 def test_a_class_is_graded_in_parallel_into_a_gradebook(tmp_path: Path) -> None:
@@ -44,30 +44,14 @@ def test_a_class_is_graded_in_parallel_into_a_gradebook(tmp_path: Path) -> None:
 
     # Every submission gets a row and a report, whatever happened to it.
     assert sorted(rows) == ["broken", "linked", "no-repository", "reference", "stubs"], completed.stdout
-    assert list(rows["stubs"]) == ["name", "total", "max", "day1", "failed_tests", "error"]
+    assert list(rows["stubs"]) == ["Student", "SIS Login ID", "Day 1", "Total"]
     assert all(json.loads((out / f"{name}.json").read_text()) for name in rows)
+    details = {row["name"]: row for row in json.loads((out / "gradebook.json").read_text())}
 
     # Scores follow the code.
     reference, stubs = rows["reference"], rows["stubs"]
-    assert (float(reference["total"]), float(reference["day1"]), reference["failed_tests"]) == (100, 100, "0")
-    assert reference["error"] == "" and float(reference["max"]) == 100
-    assert float(stubs["total"]) == 0 and int(stubs["failed_tests"]) > 10 and stubs["error"] == ""
-    assert float(rows["linked"]["total"]) == 0, "a link to the reference was graded as the student's code"
-
-    # A syntax error is graded 0 and named; a submission that cannot be graded gets a row with the error.
-    assert float(rows["broken"]["total"]) == 0
-    assert rows["broken"]["error"] == "day 1: the tests could not be collected: SyntaxError: invalid syntax"
-    assert rows["no-repository"]["total"] == "" and "has no days/ folder" in rows["no-repository"]["error"]
-    assert completed.returncode == 1 and "Grading failed for 1 submission(s): no-repository" in completed.stdout
-
-    # A progress line as each submission finishes.
-    progress = [line for line in completed.stdout.splitlines() if re.match(r"\[\d/5\] ", line)]
-    assert [line[:5] for line in progress] == [f"[{n}/5]" for n in range(1, 6)], completed.stdout
-    assert any(re.fullmatch(r"\[\d/5\] reference: 100\.0/100 \(.* s\)", line) for line in progress), progress
-
-    # The JSON gradebook holds the same rows.
-    by_name = {row["name"]: row for row in json.loads((out / "gradebook.json").read_text())}
-    assert by_name["reference"] == {
+    assert (reference["SIS Login ID"], float(reference["Total"]), float(reference["Day 1"])) == ("reference", 100, 100)
+    assert details["reference"] == {
         "name": "reference",
         "total": 100.0,
         "max": 100.0,
@@ -75,7 +59,26 @@ def test_a_class_is_graded_in_parallel_into_a_gradebook(tmp_path: Path) -> None:
         "failed_tests": 0,
         "error": "",
     }
-    assert by_name["no-repository"]["total"] is None and by_name["no-repository"]["error"]
+    assert float(stubs["Total"]) == 0 and details["stubs"]["failed_tests"] > 10 and details["stubs"]["error"] == ""
+    assert float(rows["linked"]["Total"]) == 0, "a link to the reference was graded as the student's code"
+
+    # A syntax error is graded 0 and named; a submission that cannot be graded gets a row with the error.
+    assert float(rows["broken"]["Total"]) == 0
+    assert details["broken"]["error"] == "day 1: the tests could not be collected: SyntaxError: invalid syntax"
+    assert (rows["no-repository"]["Day 1"], rows["no-repository"]["Total"]) == ("", "")
+    assert details["no-repository"]["total"] is None and "has no days/ folder" in details["no-repository"]["error"]
+    assert completed.returncode == 1 and "Grading failed for 1 submission(s): no-repository" in completed.stdout
+
+    # A progress line as each submission finishes, and a summary of the class.
+    progress = [line for line in completed.stdout.splitlines() if re.match(r"\[\d/5\] ", line)]
+    assert [line[:5] for line in progress] == [f"[{n}/5]" for n in range(1, 6)], completed.stdout
+    assert any(re.fullmatch(r"\[\d/5\] reference: 100\.0/100 \(.* s\)", line) for line in progress), progress
+    summary = completed.stdout.split("Gradebook: ", 1)[1].splitlines()[1:4]
+    assert summary == [
+        "Graded 4 of 5 submission(s).",
+        "Total: mean 25.0, median 0.0 (out of 100)",
+        "Completed (every test passed): day 1: 1/4",
+    ], completed.stdout
 
 
 def test_a_day_error_is_summed_up_by_its_exception() -> None:

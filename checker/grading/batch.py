@@ -1,16 +1,19 @@
-"""``python -m checker grade-many SUBMISSIONS -j N --out DIR [--day N ...]``: grade a whole class.
+"""``python -m checker grade-many SUBMISSIONS -j N --out DIR [--day N ...] [--similarity]``: grade a whole class.
 
 Every folder inside ``SUBMISSIONS`` is one submission (a copy of a student's
 repository), named by the folder. Each is graded by its own ``python -m checker
 --submission FOLDER --json ...`` process, on a pristine copy of this course, ``N``
-at a time; a progress line is printed as each one finishes. ``DIR`` receives:
+at a time; a progress bar counts them (in a terminal), a line is printed as each
+one finishes, and a summary of the class (mean and median total, how many
+completed each day) ends the run. ``DIR`` receives:
 
 * ``<name>.json``: the checker's report of that submission (when grading failed:
   ``{"name": ..., "error": ...}``);
-* ``gradebook.csv`` and ``gradebook.json``: one row per submission with its
-  ``name``, ``total``, ``max``, the score of each day, the number of tests that did
-  not pass (``failed_tests``) and ``error`` (why grading failed, or the days whose
-  tests could not run).
+* ``gradebook.csv`` (one row per student, a column per day and the total, as
+  Canvas and Gradescope import it) and ``gradebook.json`` (every row with its
+  details), as ``checker/grading/gradebook.py`` describes them;
+* with ``--similarity``: ``similarity.html`` and ``similarity.csv``, written by
+  ``python -m checker similarity`` on the same submissions.
 
 A submission whose grading fails gets a row with the error; the batch goes on.
 Each grading is bounded by the checker's own limits (``checker/course.toml``).
@@ -21,7 +24,6 @@ when grading failed for some, and 2 for a command line that cannot be carried ou
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import re
@@ -31,9 +33,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-GRADEBOOK = "gradebook"
+from checker.common import (
+    DEFAULT_ROOT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    instructor_only,
+    load_grading,
+    parse_arguments,
+)
+from checker.grading.gradebook import GRADEBOOK, summary, write_gradebook
+
 CAUSE = re.compile(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")
 """A line naming an exception, as in ``SyntaxError: invalid syntax``."""
 ERROR_LIMIT = 500
@@ -43,6 +57,19 @@ ERROR_LIMIT = 500
 def submissions_in(folder: Path) -> list[Path]:
     """The submissions in ``folder``: its subfolders (not hidden ones), by name."""
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def class_submissions(course: Path, folder: Path, command: str) -> list[Path]:
+    """The submissions in ``folder`` for ``command`` to take; raises ``UsageError`` when it cannot take them."""
+    refusal = instructor_only(course, command)
+    if refusal:
+        raise UsageError(refusal)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    submissions = submissions_in(folder)
+    if not submissions:
+        raise UsageError(f"{folder} holds no submission folders")
+    return submissions
 
 
 def _first_line(text: str) -> str:
@@ -111,20 +138,6 @@ def failed_row(name: str, error: str, seconds: float) -> dict:
     }
 
 
-def write_gradebook(rows: list[dict], out: Path) -> list[str]:
-    """Write ``gradebook.csv`` and ``gradebook.json`` in ``out``; the CSV's columns."""
-    day_columns = sorted({day for row in rows for day in row["days"]}, key=lambda day: int(day.removeprefix("day")))
-    columns = ["name", "total", "max", *day_columns, "failed_tests", "error"]
-    with (out / f"{GRADEBOOK}.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**{k: v for k, v in row.items() if k in columns}, **row["days"]})
-    plain = [{key: row[key] for key in ("name", "total", "max", "days", "failed_tests", "error")} for row in rows]
-    (out / f"{GRADEBOOK}.json").write_text(json.dumps(plain, indent=2))
-    return columns
-
-
 def _progress(done: int, total: int, row: dict) -> str:
     if not row["graded"]:
         return f"[{done}/{total}] {row['name']}: ERROR {_first_line(row['error'])[:200]} ({row['seconds']} s)"
@@ -142,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="where the reports and the gradebook go")
     parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="submissions graded at once")
     parser.add_argument("--day", type=int, action="append", help="grade only this day (repeatable)")
+    parser.add_argument(
+        "--similarity", action="store_true", help="also compare the code of every pair of submissions (see: similarity)"
+    )
     parser.add_argument("--root", default=str(DEFAULT_ROOT), help="the course to grade on")
     return parser
 
@@ -152,28 +168,45 @@ def main(argv: list[str]) -> int:
     if isinstance(args, int):
         return args
     course = Path(args.root).resolve()
-    refusal = instructor_only(course, "grade-many")
-    folder = Path(args.submissions)
-    if refusal is None and not folder.is_dir():
-        refusal = f"{folder} is not a folder"
-    submissions = submissions_in(folder) if refusal is None else []
-    if refusal is None and not submissions:
-        refusal = f"{folder} holds no submission folders"
-    if refusal is None and args.jobs < 1:
-        refusal = "-j takes a number of submissions at once, 1 or more"
-    if refusal is None and GRADEBOOK in {s.name for s in submissions}:
-        refusal = f"a submission may not be named {GRADEBOOK}: its report would clash with the gradebook"
-    if refusal:
-        print(f"checker: {refusal}", file=sys.stderr)
+    try:
+        submissions = class_submissions(course, Path(args.submissions), "grade-many")
+        if args.jobs < 1:
+            raise UsageError("-j takes a number of submissions at once, 1 or more")
+        if GRADEBOOK in {s.name for s in submissions}:
+            raise UsageError(f"a submission may not be named {GRADEBOOK}: its report would clash with the gradebook")
+    except UsageError as error:
+        print(f"checker: {error}", file=sys.stderr)
         return EXIT_USAGE
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    days = args.day or []
     print(f"Grading {len(submissions)} submission(s), {args.jobs} at a time, into {out}", flush=True)
+    rows = grade_class(course, submissions, out, args.day or [], args.jobs)
+    write_gradebook(rows, out)
+    print(f"Gradebook: {out / (GRADEBOOK + '.csv')} and {out / (GRADEBOOK + '.json')}")
+    for line in summary(rows, load_grading().points_per_day):
+        print(line)
+    status = EXIT_OK
+    failed = [row["name"] for row in rows if not row["graded"]]
+    if failed:
+        print(f"Grading failed for {len(failed)} submission(s): {', '.join(failed)}")
+        status = EXIT_FAILED
+    if args.similarity and not compare_class(course, Path(args.submissions).resolve(), out):
+        status = EXIT_FAILED
+    return status
+
+
+def grade_class(course: Path, submissions: list[Path], out: Path, days: list[int], jobs: int) -> list[dict]:
+    """Grade ``submissions``, ``jobs`` at a time, with a progress bar and a line for each; their rows, by name."""
+    console = Console()
+    columns = (TextColumn("Grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     rows = []
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with (
+        Progress(*columns, console=console, disable=not console.is_terminal) as progress,
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
+        bar = progress.add_task("grading", total=len(submissions))
         futures = {pool.submit(grade_submission, course, s.resolve(), out, days): s.name for s in submissions}
         for done, future in enumerate(as_completed(futures), start=1):
             try:
@@ -181,12 +214,17 @@ def main(argv: list[str]) -> int:
             except Exception as error:  # a failure of the batch itself (e.g. a full disk): note it, go on
                 row = failed_row(futures[future], f"{type(error).__name__}: {error}", time.monotonic() - started)
             rows.append(row)
-            print(_progress(done, len(submissions), row), flush=True)
-    rows.sort(key=lambda row: row["name"])
-    write_gradebook(rows, out)
-    failed = [row["name"] for row in rows if not row["graded"]]
-    print(f"Gradebook: {out / (GRADEBOOK + '.csv')} and {out / (GRADEBOOK + '.json')}")
-    if failed:
-        print(f"Grading failed for {len(failed)} submission(s): {', '.join(failed)}")
-        return EXIT_FAILED
-    return EXIT_OK
+            # Names are the students' folders: printed as they are, never read as markup or wrapped.
+            console.print(_progress(done, len(submissions), row), markup=False, highlight=False, soft_wrap=True)
+            progress.advance(bar)
+    return sorted(rows, key=lambda row: row["name"])
+
+
+def compare_class(course: Path, folder: Path, out: Path) -> bool:
+    """Run ``python -m checker similarity`` on the class into ``out``; whether it ran."""
+    command = [sys.executable, "-m", "checker", "similarity", str(folder), "--out", str(out), "--root", str(course)]
+    sys.stdout.flush()  # the command prints to the same output: after the summary, not amid it
+    completed = subprocess.run(command, cwd=course, stdin=subprocess.DEVNULL, text=True, check=False)
+    if completed.returncode != EXIT_OK:
+        print(f"The similarity report failed (exit status {completed.returncode}).")
+    return completed.returncode == EXIT_OK

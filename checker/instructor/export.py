@@ -1,6 +1,7 @@
-"""``python -m checker export``: a student release, or a Gradescope autograder bundle.
+"""``python -m checker export``: a student release, a GitHub Classroom template, or a Gradescope autograder bundle.
 
     python -m checker export student DIR           the course as a student gets it
+    python -m checker export classroom DIR         the release, graded by GitHub Classroom on every push
     python -m checker export autograder FILE.zip   what Gradescope runs to grade a submission
 
 A **student release** holds what a student needs and nothing that gives the
@@ -15,6 +16,9 @@ page that stays out is rewritten as plain text. Every day in a release is the
 student's: the checker grades the visible tests and says that the hidden ones
 run at grading, and the instructor commands (mutants, stubs, export, grade-many)
 say that they are not available.
+
+A **GitHub Classroom template** is a student release with the autograding
+workflow of ``checker/instructor/classroom.py`` in ``.github/workflows/``.
 
 An **autograder bundle** is a zip whose root is what Gradescope unpacks into
 ``/autograder/source``: the course as the grader needs it (with the solutions
@@ -45,6 +49,7 @@ from pathlib import Path
 
 from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
 from checker.grading.submission import COURSE_PARTS
+from checker.instructor.classroom import write_workflow
 
 RELEASE_PARTS = (
     "README.md",
@@ -290,6 +295,15 @@ def export_student(course: Path, destination: Path) -> list[Path]:
     return files
 
 
+def export_classroom(course: Path, destination: Path) -> list[Path]:
+    """Write the GitHub Classroom template of ``course`` into ``destination`` (missing or empty); the files written.
+
+    The template is the student release plus the autograding workflow; raises what ``export_student`` raises.
+    """
+    files = export_student(course, destination)
+    return [*files, write_workflow(course, destination).relative_to(destination)]
+
+
 # ----------------------------------------------------------------------------
 # The autograder bundle
 # ----------------------------------------------------------------------------
@@ -368,12 +382,14 @@ def stage_main(argv: list[str]) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checker export",
-        description="Write a student release of the course, or a Gradescope autograder bundle (instructors).",
+        description="Write a student release, a GitHub Classroom template or a Gradescope autograder (instructors).",
     )
     parser.add_argument("--root", default=str(DEFAULT_ROOT), help="the course repository to export")
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
     student = kinds.add_parser("student", help="a student release: no solutions, hidden tests or instructor pages")
     student.add_argument("destination", metavar="DIR", help="where to write it (missing or empty)")
+    classroom = kinds.add_parser("classroom", help="a GitHub Classroom template: the release and its grading workflow")
+    classroom.add_argument("destination", metavar="DIR", help="where to write it (missing or empty)")
     autograder = kinds.add_parser("autograder", help="a Gradescope autograder zip (setup.sh, run_autograder, course)")
     autograder.add_argument("destination", metavar="FILE.zip", help="the zip to write")
     return parser
@@ -395,6 +411,11 @@ def main(argv: list[str]) -> int:
             files = export_student(course, destination)
             print(f"wrote a student release of {len(files)} files to {destination}")
             print(f"try it: cd {destination} && pip install -e '.[dev]' && python -m checker")
+            return EXIT_OK
+        if args.kind == "classroom":
+            files = export_classroom(course, destination)
+            print(f"wrote a GitHub Classroom template of {len(files)} files to {destination}")
+            print("push it to a repository of your organisation, mark it as a template, and use it as starter code")
             return EXIT_OK
         count = export_autograder(course, destination)
     except (ExportError, OSError) as error:

@@ -1,0 +1,138 @@
+"""``checker similarity`` and ``grade-many --similarity``: a made-up class of six, one disguised copy among them.
+
+The class: the reference solution of day 1; a copy of it with renamed names and
+no comments; an independent solution that passes every day 1 test
+(``class_of_six/block_rewritten.py``); a student who has started day 1 in their
+own words; and two who have not touched the stubs. Only the copy and its
+original share enough code to be reported: the given code (the stubs) never
+counts, and two honest solutions of the same interface do not come close.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import tokenize
+from pathlib import Path
+
+import pytest
+
+from checker.instructor.similarity import MIN_TOKENS, THRESHOLD
+from tests.helpers import ROOT, checker
+
+BLOCK = Path("days") / "day1" / "block.py"
+REWRITTEN = Path(__file__).with_name("class_of_six") / "block_rewritten.py"
+RENAMED = {
+    "_parts": "_chunks",
+    "_offsets": "_starts",
+    "_size": "_used",
+    "overlap": "common",
+    "rest": "tail",
+    "payload": "blob",
+    "entry_size": "cost",
+    "count": "total",
+    "data_end": "table_start",
+    "_index": "_pos",
+    "_key": "_cur_key",
+    "_value": "_cur_value",
+    "_first_key": "_base_key",
+    "_seek_to_index": "_jump",
+    "_key_at": "_nth_key",
+    "start": "begin",
+    "kind": "flag",
+    "rest_len": "tail_len",
+    "value_len": "blob_len",
+    "_check_entries": "_validate",
+    "ends": "stops",
+    "previous_key": "last_seen",
+    "first_key": "base",
+}
+"""How the copier disguised the reference: every name of its own renamed."""
+
+STARTED = {
+    "BlockBuilder.__init__": "self.entries = []",
+    "BlockBuilder.is_empty": "return len(self.entries) == 0",
+    "BlockBuilder.build": "return Block(b''.join(self.entries), [])",
+}
+"""What the student who has only started wrote, method by method."""
+
+
+def disguised(source: str) -> str:
+    """``source`` with its names renamed and its comments dropped, as a copier hides a copy."""
+    lines = source.splitlines(keepends=True)
+    for token in reversed(list(tokenize.generate_tokens(io.StringIO(source).readline))):
+        if token.type == tokenize.COMMENT:
+            (row, start), (_, end) = token.start, token.end
+            lines[row - 1] = lines[row - 1][:start].rstrip(" ") + lines[row - 1][end:]
+    return re.sub(r"\w+", lambda name: RENAMED.get(name[0], name[0]), "".join(lines))
+
+
+def started(stub: str) -> str:
+    """The stub with a few methods filled in."""
+    for method, line in STARTED.items():
+        stub = stub.replace(f'raise NotImplementedError("day1.task1: {method} — see book: Day 1, Task 1")', line)
+    return stub
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("class") / "submissions"
+    reference = (ROOT / "solutions" / BLOCK.relative_to("days")).read_text()
+    stub = (ROOT / BLOCK).read_text()
+    day1 = {
+        "reference": reference,
+        "disguised": disguised(reference),
+        "rewritten": REWRITTEN.read_text(),
+        "started": started(stub),
+        "untouched": stub,
+        "untouched-too": stub,
+    }
+    for name, source in day1.items():
+        shutil.copytree(ROOT / "days", folder / name / "days", ignore=shutil.ignore_patterns("__pycache__", "hidden"))
+        (folder / name / BLOCK).write_text(source)
+    return folder
+
+
+def flagged_pairs(out: Path) -> list[dict[str, str]]:
+    with (out / "similarity.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_grading_the_class_reports_the_disguised_copy_and_no_honest_pair(submissions: Path, tmp_path: Path) -> None:
+    assert "self._chunks" in (submissions / "disguised" / BLOCK).read_text(), "the copy was not disguised"
+    completed = checker("grade-many", str(submissions), "-j", "2", "--out", str(tmp_path), "--day", "1", "--similarity")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    pairs = flagged_pairs(tmp_path)
+    assert [(p["first"], p["second"], p["module"]) for p in pairs] == [("disguised", "reference", BLOCK.as_posix())]
+    assert min(float(pairs[0]["first_share"]), float(pairs[0]["second_share"])) > 0.9, pairs
+    compared = re.findall(r"(?:Test|Reference) file: <i>(.*?)</i>", (tmp_path / "similarity.html").read_text())
+    assert sorted(Path(path).parts[-4] for path in compared) == ["disguised", "reference"], compared
+    assert "disguised and reference, days/day1/block.py" in completed.stdout, completed.stdout
+
+    # The honest rewrite is a real solution: it earns day 1's points, as the reference and its copy do.
+    with (tmp_path / "gradebook.csv").open(newline="") as file:
+        totals = {row["Student"]: float(row["Total"]) for row in csv.DictReader(file)}
+    assert totals == {
+        "disguised": 100,
+        "reference": 100,
+        "rewritten": 100,
+        "started": 0,
+        "untouched": 0,
+        "untouched-too": 0,
+    }, totals
+
+
+def test_honest_pairs_stay_well_below_the_limits(submissions: Path, tmp_path: Path) -> None:
+    """Every pair that shares anything is listed; honest ones share a small part, or very little code."""
+    every_pair = ["--threshold", "0.01", "--min-tokens", "0"]
+    completed = checker("similarity", str(submissions), "--out", str(tmp_path), *every_pair)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    pairs = {(p["first"], p["second"]): p for p in flagged_pairs(tmp_path)}
+    assert ("disguised", "reference") in pairs and ("reference", "rewritten") in pairs, sorted(pairs)
+    assert not [pair for pair in pairs if "untouched" in pair[0] or "untouched" in pair[1]], "the given code counted"
+    for pair, row in pairs.items():
+        share, tokens = max(float(row["first_share"]), float(row["second_share"])), int(row["tokens"])
+        if pair != ("disguised", "reference"):
+            assert share < 0.7 * THRESHOLD or tokens < 0.6 * MIN_TOKENS, f"{pair} comes close: {row}"
