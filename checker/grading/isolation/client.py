@@ -105,8 +105,6 @@ class WorkerSettings:
     write_paths: list[str]
     memory_limit_mb: int = 4096
     import_time_limit: float = 30.0
-    uid: int | None = None
-    gid: int | None = None
     pid_namespace: bool = False
     drop_capabilities: bool = False
     protections: list[str] = field(default_factory=list)
@@ -217,8 +215,6 @@ class Client:
         settings = self.settings
         config = {
             "fd": fd,
-            "uid": settings.uid,
-            "gid": settings.gid,
             "memory_limit_mb": settings.memory_limit_mb,
             "read_paths": settings.read_paths,
             "write_paths": settings.write_paths,

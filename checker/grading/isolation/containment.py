@@ -1,8 +1,7 @@
 """What keeps a graded run's processes in their box: another user, a PID namespace, and a final sweep.
 
 * When the checker runs as root (the Gradescope container, a grading server), the
-  engine process runs as an unprivileged user if the Python installation can be
-  read by one, and always without capabilities and in a PID namespace of its own,
+  engine process runs without capabilities and in a PID namespace of its own,
   whose every process the kernel kills when the engine process ends.
 * Whatever the user, the checker adopts every orphan below it (a child subreaper)
   and, before it writes a report, kills every process it still has below it: a
@@ -15,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -23,21 +21,6 @@ from pathlib import Path
 
 from checker.grading.isolation import limits
 from checker.grading.isolation.client import WorkerSettings
-from checker.grading.isolation.trees import python_paths
-
-UNPRIVILEGED_UID_BASE = 61_000
-"""Users for engine processes: ``base + (pid % 1000)``, so that parallel gradings do not share one."""
-
-
-def readable_by_others(path: str) -> bool:
-    """Whether every folder down to ``path`` can be entered, and ``path`` read, by any user."""
-    current = Path(path).resolve()
-    for folder in [*reversed(current.parents), current]:
-        mode = folder.stat().st_mode
-        needed = stat.S_IXOTH if folder.is_dir() else stat.S_IROTH
-        if not mode & needed:
-            return False
-    return True
 
 
 def pid_namespace_works() -> bool:
@@ -57,16 +40,10 @@ def protect(settings: WorkerSettings) -> None:
     """Choose the protections this machine allows for the engine process, and note them in ``settings``."""
     notes = ["process boundary: the tests and the grade run in a process apart from the student's code"]
     if os.geteuid() == 0:
-        python = os.path.realpath(sys.executable)
-        if all(readable_by_others(p) for p in (python, settings.tree, *python_paths())):
-            uid = UNPRIVILEGED_UID_BASE + os.getpid() % 1000
-            settings.uid, settings.gid = uid, uid
-            os.chown(settings.scratch, uid, uid)
-            notes.append(f"unprivileged user {uid}")
-        else:
-            notes.append(
-                "same user as the checker, without capabilities (the Python installation is not readable by others)"
-            )
+        # Root, but without any capability: files are guarded by Landlock, processes by the
+        # namespace. (A separate user would also need every file the tests hand the engine,
+        # made by pytest as private folders, to change hands: not worth its fragility.)
+        notes.append("no capabilities (root's powers dropped)")
         settings.drop_capabilities = True
         settings.pid_namespace = pid_namespace_works()
         if settings.pid_namespace:
@@ -74,11 +51,11 @@ def protect(settings: WorkerSettings) -> None:
     else:
         notes.append("same user as the checker (run the checker as root for a separate user and a PID namespace)")
     version = limits.abi_version()
-    notes.append(
-        f"Landlock ABI {version}: reads only the engine's tree and Python, writes only its scratch folder"
-        if version
-        else "no Landlock in this kernel: file access is limited by permissions only"
-    )
+    if version:
+        notes.append(f"Landlock ABI {version}: reads only the engine's tree and Python, writes only its scratch folder")
+        notes.append("the test process reads no file of the course once its tests are loaded (Landlock)")
+    else:
+        notes.append("no Landlock in this kernel: file access is limited by permissions only")
     notes.append(f"memory limit {settings.memory_limit_mb} MiB; import time limit {settings.import_time_limit:g} s")
     settings.protections = notes
 

@@ -66,6 +66,20 @@ class _RulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64)]
 
 
+class _ScopedRulesetAttr(ctypes.Structure):
+    """ABI 6 and later: file rights, network rights (none handled here), and scopes."""
+
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
+
+
+_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+_SCOPE_SIGNAL = 1 << 1
+
+
 class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
@@ -102,7 +116,12 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> str:
     create, add_rule, restrict_self = _SYSCALLS[platform.machine()]
     handled = _READ | _WRITE | (_REFER if version >= 2 else 0) | (_TRUNCATE if version >= 3 else 0)
     write_rights = _WRITE | (_REFER if version >= 2 else 0) | (_TRUNCATE if version >= 3 else 0)
-    attr = _RulesetAttr(handled)
+    # from ABI 6 on, also no signal to, and no abstract socket of, any process outside the sandbox
+    attr = (
+        _ScopedRulesetAttr(handled, 0, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL)
+        if version >= 6
+        else _RulesetAttr(handled)
+    )
     ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
     if ruleset < 0:
         return f"not in force (creating the ruleset failed: {os.strerror(ctypes.get_errno())})"
@@ -129,7 +148,7 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> str:
             return f"not in force (restrict_self failed: {os.strerror(ctypes.get_errno())})"
     finally:
         os.close(ruleset)
-    return f"landlock ABI {version}"
+    return f"landlock ABI {version}" + (" (signals and abstract sockets scoped too)" if version >= 6 else "")
 
 
 def die_with_parent() -> bool:

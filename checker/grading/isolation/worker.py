@@ -333,10 +333,6 @@ def main(config_text: str) -> None:
     """Set up this process's limits from ``config_text`` (JSON), then serve until the wire closes."""
     config = json.loads(config_text)
     sock = socket.socket(fileno=config["fd"])
-    if config.get("uid") is not None:
-        os.setgroups([])
-        os.setgid(config["gid"])
-        os.setuid(config["uid"])
     limits.die_with_parent()
     limits.limit_memory(config["memory_limit_mb"])
     file_access = (
