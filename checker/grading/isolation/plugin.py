@@ -11,6 +11,7 @@ import pytest
 
 from checker.grading.isolation import limits
 from checker.grading.isolation.client import Client, WorkerSettings, install
+from tinylsm.testkit import group_commit
 
 _client: Client | None = None
 
@@ -25,6 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--checker-worker")
     if path:
         _client = install(WorkerSettings.load(path))
+        client = _client
+        group_commit.ENGINE_SIDE_WAITING = lambda ident, function: client.call("waiting_in", ident, function)
 
 
 @pytest.hookimpl(trylast=True)

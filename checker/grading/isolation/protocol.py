@@ -123,6 +123,8 @@ class Endpoint:
         self.gone_reason = ""
         self.abandoned = False
         self._gone_event = threading.Event()
+        self.servants: dict[Lane, int] = {}
+        """The thread serving each lane of the other side (a lane's thread on this side: its ident)."""
         self._background = threading.Thread(target=self._background_reader, name=f"wire-{side}", daemon=True)
 
     def start(self) -> None:
@@ -329,6 +331,7 @@ class Endpoint:
     def _servant(self, lane: Lane) -> None:
         """Serve every request of one lane of the other side, on this one thread."""
         self._local.lane = lane
+        self.servants[lane] = threading.get_ident()
         inbox = self._inbox(lane)
         while True:
             try:
@@ -337,6 +340,7 @@ class Endpoint:
                 with self._inbox_lock:
                     if inbox.empty():
                         del self._inboxes[lane]
+                        self.servants.pop(lane, None)
                         return
                 continue
             if kind == "gone":

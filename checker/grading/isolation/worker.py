@@ -27,6 +27,8 @@ import traceback
 import types
 from typing import Any
 
+from tinylsm.testkit.group_commit import frame_waits_in
+
 from . import limits
 from .protocol import (
     DUNDER_OPS,
@@ -229,6 +231,10 @@ class Worker:
             return file_call_wrappers(*args)
         if op == "cut_power_at":
             return cut_power_at(*args)
+        if op == "waiting_in":
+            ident, function = args
+            serving = self.endpoint.servants.get(("t", ident))
+            return serving is not None and frame_waits_in(sys._current_frames().get(serving), function)
         if op == "threads":
             return sorted(t.name for t in threading.enumerate() if not t.name.startswith(("wire-", "lane-")))
         raise ValueError(f"unknown request {op!r}")
