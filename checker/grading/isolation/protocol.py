@@ -1,5 +1,9 @@
 """The wire between the grader's test process and the engine process that runs the student's code.
 
+It is one concept that reads better whole: the message format, the endpoint that
+sends and routes messages, and the proxy that turns attribute access into them
+each make sense only with the other two in view.
+
 Both ends speak the same protocol; only the standard library is used here, since
 this module is copied into the engine process's own tree.
 
