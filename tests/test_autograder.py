@@ -84,6 +84,9 @@ def test_an_endless_loop_times_out_the_tests_that_reach_it(tmp_path: Path) -> No
     labels = set(outcomes(report).values())
     assert status == 1 and "timeout" in labels and "passed" in labels, labels
     assert "passed" not in {o for n, o in outcomes(report).items() if "iterating" in n}
+    in_order = list(outcomes(report).values())
+    after_first_timeout = in_order[in_order.index("timeout") :]
+    assert "passed" in after_first_timeout, f"no test passed after the first timeout: {in_order}"
 
 
 def test_exit_at_import_is_an_error_not_a_pass(tmp_path: Path) -> None:

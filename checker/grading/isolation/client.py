@@ -49,6 +49,7 @@ from checker.grading.isolation.protocol import (
     ProxyTable,
     RemoteFailure,
     dumps,
+    record_of,
 )
 from checker.grading.isolation.protocol import operation as protocol_operation
 
@@ -372,6 +373,10 @@ class Client:
             self._check_given(target)
             setattr(target, _public(name), value)
             return None
+        if op == "record":
+            (target,) = args
+            self._check_given(target)
+            return record_of(target)
         raise PermissionError(f"the engine process may not ask for {op!r}")
 
     @staticmethod
@@ -460,6 +465,7 @@ class RemoteModule(types.ModuleType):
             object.__getattribute__(self, "_remote_generation") != client.generation
             or endpoint is None
             or endpoint.gone
+            or endpoint.abandoned
         ):
             handle = client.import_module(self.__name__)
             object.__setattr__(self, "_remote_handle", handle)

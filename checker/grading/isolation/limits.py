@@ -104,8 +104,12 @@ def abi_version() -> int:
     return max(version, 0)
 
 
-def restrict(read_paths: list[str], write_paths: list[str]) -> str:
+def restrict(read_paths: list[str], write_paths: list[str], *, scoped: bool = True) -> str:
     """Allow reads only below ``read_paths`` and writes only below ``write_paths``, for good.
+
+    ``scoped`` (Landlock ABI 6 and later) also forbids signals to, and abstract sockets of,
+    processes outside the sandbox: right for the engine process, wrong for the test
+    process, which must still be able to kill the engine processes it started before.
 
     Returns what is in force, for the report: ``"landlock ABI N"`` or why not.
     """
@@ -119,7 +123,7 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> str:
     # from ABI 6 on, also no signal to, and no abstract socket of, any process outside the sandbox
     attr = (
         _ScopedRulesetAttr(handled, 0, _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL)
-        if version >= 6
+        if version >= 6 and scoped
         else _RulesetAttr(handled)
     )
     ruleset = libc.syscall(create, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
@@ -148,7 +152,7 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> str:
             return f"not in force (restrict_self failed: {os.strerror(ctypes.get_errno())})"
     finally:
         os.close(ruleset)
-    return f"landlock ABI {version}" + (" (signals and abstract sockets scoped too)" if version >= 6 else "")
+    return f"landlock ABI {version}" + (" (signals and abstract sockets scoped too)" if version >= 6 and scoped else "")
 
 
 def die_with_parent() -> bool:

@@ -43,7 +43,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = _client.settings
     tests_tree = Path(__file__).resolve().parents[3]
     readable = [str(tests_tree / "tinylsm"), str(tests_tree / "checker"), *settings.read_paths]
-    state = limits.restrict(readable, settings.write_paths)
+    state = limits.restrict(readable, settings.write_paths, scoped=False)
     settings.protections.append(f"test process after loading the tests: {state}")
 
 

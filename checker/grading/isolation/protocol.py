@@ -28,6 +28,7 @@ process can never name a function to run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import itertools
 import operator
@@ -104,8 +105,11 @@ class Endpoint:
         rebuild_error: Callable[[Any], BaseException],
         on_release: Callable[[Any], None],
         peer: str = "the other process",
+        peer_trusted: bool = False,
     ) -> None:
         self._sock = sock
+        self.peer_trusted = peer_trusted
+        """Whether the other side's objects may say what they equal and whether they are true (the tests' may)."""
         self._peer = peer
         self._side = side
         self._serve = serve
@@ -391,15 +395,15 @@ DUNDER_OPS = frozenset(
         "__delitem__",
         "__contains__",
         "__bool__",
-        "__enter__",
-        "__exit__",
         "__eq__",
         "__ne__",
+        "__hash__",
+        "__enter__",
+        "__exit__",
         "__lt__",
         "__le__",
         "__gt__",
         "__ge__",
-        "__hash__",
         "__repr__",
         "__str__",
         "__call__",
@@ -424,17 +428,24 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
     "__bool__": bool,
     "__eq__": operator.eq,
     "__ne__": operator.ne,
+    "__hash__": hash,
     "__lt__": operator.lt,
     "__le__": operator.le,
     "__gt__": operator.gt,
     "__ge__": operator.ge,
-    "__hash__": hash,
     "__repr__": lambda obj: repr(obj)[:TEXT_LIMIT],
     "__str__": lambda obj: str(obj)[:TEXT_LIMIT],
     "__call__": lambda obj, *args, **kwargs: obj(*args, **kwargs),
     "__enter__": lambda obj: type(obj).__enter__(obj),
     "__exit__": lambda obj, *args: type(obj).__exit__(obj, *args),
 }
+
+
+def record_of(obj: Any) -> tuple | None:
+    """``(class name, field values)`` of a dataclass instance, so that its side can compare records; else None."""
+    if isinstance(obj, type) or not dataclasses.is_dataclass(obj):
+        return None
+    return (type(obj).__qualname__, tuple(getattr(obj, field.name) for field in dataclasses.fields(obj)))
 
 
 class ProxyTable:
@@ -552,11 +563,28 @@ class Proxy:
     def __str__(self) -> str:
         return self._proxy_call("method", "__str__", (), {})
 
+    # Equality, hashing and truth of the engine's objects are decided here, never by their own
+    # methods: an object of the student's code that says it equals everything, or is always
+    # true (or always false), would otherwise pass every assertion made about it. They are
+    # equal when they are the same object, or records (dataclasses) of the same class whose
+    # fields are equal; they have no truth value (the contract's answers are plain values).
+    # The tests' objects, lent to the engine, keep their own methods.
+    def _proxy_record(self) -> tuple | None:
+        return self._proxy_call("record")
+
     def __hash__(self) -> int:
-        return self._proxy_call("method", "__hash__", (), {})
+        if self._proxy_endpoint.peer_trusted:
+            return self._proxy_call("method", "__hash__", (), {})
+        record = self._proxy_record()
+        return hash(record) if record is not None else hash(self._proxy_oid)
 
     def __bool__(self) -> bool:
-        return self._proxy_call("method", "__bool__", (), {})
+        if self._proxy_endpoint.peer_trusted:
+            return self._proxy_call("method", "__bool__", (), {})
+        raise TypeError(
+            f"an object of the class {self._proxy_info[1]} from the engine was used as true or false,"
+            " where the contract asks for a plain value (such as a bool)"
+        )
 
     def __iter__(self) -> Any:
         return self._proxy_call("method", "__iter__", (), {})
@@ -588,10 +616,19 @@ class Proxy:
         return False
 
     def __eq__(self, other: object) -> bool:
-        return self._proxy_call("method", "__eq__", (other,), {})
+        if self._proxy_endpoint.peer_trusted:
+            return self._proxy_call("method", "__eq__", (other,), {})
+        if not isinstance(other, Proxy):
+            return NotImplemented
+        mine, theirs = self._proxy_current(), other._proxy_current()
+        if mine._proxy_endpoint is theirs._proxy_endpoint and mine._proxy_oid == theirs._proxy_oid:
+            return True
+        record = mine._proxy_record()
+        return record is not None and record == theirs._proxy_record()
 
     def __ne__(self, other: object) -> bool:
-        return self._proxy_call("method", "__ne__", (other,), {})
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __lt__(self, other: object) -> bool:
         return self._proxy_call("method", "__lt__", (other,), {})

@@ -40,6 +40,7 @@ from .protocol import (
     ProxyTable,
     RemoteFailure,
     dumps,
+    record_of,
 )
 from .protocol import operation as protocol_operation
 
@@ -121,6 +122,8 @@ class Worker:
             self.describe_error,
             self.rebuild_error,
             self.objects.release,
+            peer="the test process",
+            peer_trusted=True,
         )
 
     @staticmethod
@@ -223,6 +226,8 @@ class Worker:
             return isinstance(*args)
         if op == "issubclass":
             return issubclass(*args)
+        if op == "record":
+            return record_of(*args)
         if op == "collect":
             return _collect(*args)
         if op == "status":
@@ -324,10 +329,17 @@ def cut_power_at(directory: str, crash_at: int) -> None:
     os.fsync = trapped_fsync
 
 
+def _is_valid(iterator: Any) -> bool:
+    valid = iterator.is_valid()
+    if type(valid) is not bool:  # the test process trusts no other object's truth (see Proxy.__bool__)
+        raise TypeError(f"is_valid() returned an object of the class {type(valid).__qualname__}, not a bool")
+    return valid
+
+
 def _collect(iterator: Any, limit: int) -> list:
     """Every entry of a storage iterator, read here in one request (``testkit.collect``)."""
     entries = []
-    while iterator.is_valid():
+    while _is_valid(iterator):
         if len(entries) >= limit:
             raise AssertionError(f"the iterator yielded more than {limit} entries (does next() move?)")
         entries.append((iterator.key(), iterator.value()))
