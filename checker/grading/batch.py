@@ -48,7 +48,7 @@ from checker.common import (
 )
 from checker.grading.gradebook import GRADEBOOK, summary, write_gradebook
 
-CAUSE = re.compile(r"[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")
+CAUSE = re.compile(r"\b[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")
 """A line naming an exception, as in ``SyntaxError: invalid syntax``."""
 ERROR_LIMIT = 500
 """Characters of an error kept in the gradebook (the report file has the rest)."""
@@ -83,9 +83,9 @@ def day_error_summary(error: str) -> str:
     becomes ``the tests could not be collected: SyntaxError: invalid syntax``.
     """
     lines = [line.strip().removeprefix("E ").strip() for line in error.strip().splitlines()]
-    cause = next((line for line in lines if CAUSE.match(line)), "")
+    causes = [found.group(0) for found in map(CAUSE.search, lines) if found]
     head = _first_line(error)
-    return f"{head.split(': ', 1)[0]}: {cause}" if cause and cause not in head else head
+    return f"{head.split(': ', 1)[0]}: {causes[0]}" if causes else head
 
 
 def gradebook_row(name: str, report: dict) -> dict:

@@ -75,7 +75,7 @@ def _collect_error(report: pytest.CollectReport) -> str:
     text = str(report.longrepr)
     if "hidden" in report.nodeid.replace("\\", "/").split("/"):
         last = [line for line in text.splitlines() if line.strip()][-1:] or ["an error"]
-        return "the hidden tests could not be loaded: " + last[0].lstrip("E ").strip()[:_MESSAGE_LIMIT]
+        return "a hidden test file could not be loaded: " + last[0].lstrip("E ").strip()[:_MESSAGE_LIMIT]
     return text[-_MESSAGE_LIMIT:]
 
 
