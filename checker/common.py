@@ -64,6 +64,10 @@ class Day:
         return any((root / "days" / f"day{self.number}").glob("test_*.py"))
 
 
+END_TO_END_TEST = "test_end_to_end"
+"""The test that runs a day's code inside the reference engine (``checker.grading.scenario``)."""
+
+
 @dataclass(frozen=True)
 class Grading:
     """How tests are weighted and timed."""
@@ -77,12 +81,24 @@ class Grading:
     hidden_visibility: str
     weights: dict[str, float]
     import_time_limit: float = 30.0
+    end_to_end_share: float = 0.0
 
     def weight(self, name: str, visibility: str) -> float:
         """The weight of one test, by its function name and visibility."""
         base = name.split("[", 1)[0]
         default = self.visible_weight if visibility == "visible" else self.hidden_weight
         return self.weights.get(base, default)
+
+    def test_weights(self, tests: list[dict]) -> list[float]:
+        """The weight of each collected test of a day; the end-to-end test gets ``end_to_end_share`` of the day."""
+        names = [test.get("function", test["name"]).split("[", 1)[0] for test in tests]
+        weights = [self.weight(name, test["visibility"]) for name, test in zip(names, tests, strict=True)]
+        ends = [i for i, name in enumerate(names) if name == END_TO_END_TEST]
+        others = sum(weight for i, weight in enumerate(weights) if i not in ends)
+        if ends and others and 0 < self.end_to_end_share < 1:
+            for i in ends:
+                weights[i] = others * self.end_to_end_share / (1 - self.end_to_end_share) / len(ends)
+        return weights
 
 
 def load_days(path: Path = COURSE_FILE) -> list[Day]:
@@ -104,6 +120,7 @@ def load_grading(path: Path = COURSE_FILE) -> Grading:
         memory_limit_mb=int(grading["memory_limit_mb"]),
         hidden_visibility=str(grading["hidden_visibility"]),
         import_time_limit=float(grading.get("import_time_limit", 30)),
+        end_to_end_share=float(grading.get("end_to_end_share", 0)),
         weights={name: float(w) for name, w in data.get("weights", {}).items()},
     )
 

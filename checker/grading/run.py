@@ -57,6 +57,7 @@ def run_pytest(
     import_time_limit: float = IMPORT_TIME_LIMIT,
     stop_at_first_failure: bool = False,
     trusted_code: bool = False,
+    tests: str | None = None,
 ) -> TestRun:
     """Run day ``day``'s visible and hidden tests, isolated from the code they grade.
 
@@ -68,13 +69,15 @@ def run_pytest(
     happens to the run, the tests it collected are returned, with the results of
     those that reported.
 
+    ``tests`` (a path in the course) runs those tests instead of the day's.
+
     ``trusted_code`` is for the instructors' own code (the mutants of the
     reference): the tests run in the course itself, in one process, and hidden
     tests are reported by name.
     """
     private = Path(tempfile.mkdtemp(prefix="tinylsm-grade-"))
     try:
-        arguments = [f"days/day{day}", f"--timeout={test_timeout}"]
+        arguments = [tests or f"days/day{day}", f"--timeout={test_timeout}"]
         env = {**os.environ, **env_changes, "PYTHONDONTWRITEBYTECODE": "1"}
         protections: list[str] = []
         ignored: list[str] = []
@@ -246,7 +249,7 @@ def grade_day(
             if run.collect_errors
             else "no test ran:\n" + run.output[-3000:]
         )
-    weights = [grading.weight(t.get("function", t["name"]), t["visibility"]) for t in run.collected]
+    weights = grading.test_weights(run.collected)
     total_weight = sum(weights) or 1.0
     for test, weight in zip(run.collected, weights, strict=True):
         max_score = grading.points_per_day * weight / total_weight

@@ -1,32 +1,39 @@
-"""The end-to-end scenario run on the composed engine: ``python -m checker.grading.scenario SEED``.
+"""The end-to-end scenario: the parts of the engine working together, checked against a plain dict.
 
-It checks what no single day's tests can: that the parts work together. Three
-trials, each against a plain dict as the model:
+No single day's tests can show that the parts fit: a day can pass its own tests and
+still break the engine it is part of. Each day's hidden tests therefore run this
+scenario on the engine made of that day's code and the reference for every other
+day (``days/dayN/hidden/test_end_to_end_hidden.py``, a share of the day's points),
+and the checker runs it once more on every day a student finished, composed
+(``checker.grading.composed``). Three trials, each against a dict as the model:
 
 1. a random workload (puts, deletes, batches, gets, scans) with several reopens;
-2. a crash: a child process writes and syncs, then is killed with SIGKILL, and
+2. a crash: an engine process writes and syncs, then is killed with SIGKILL, and
    every synced write must be there after reopening;
 3. compaction to a steady shape: enough data to compact, then a full compaction.
 
-The last line printed is a JSON object: ``{"ok": bool, "trial": ..., "error": ...,
-"stats": {...}}``.
+When the checker grades, the scenario runs in the test process and reaches the
+engine through proxies, like every other test; run on its own it is plain code:
+``TINYLSM_IMPL=student:3 python -m checker.grading.scenario [SEED]`` reproduces a
+failure on your own machine.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
-import traceback
 from pathlib import Path
 
+from checker.common import load_days
+from checker.grading.isolation.engine import engine_process
 from tinylsm.options import LeveledCompactionOptions, LsmStorageOptions
-from tinylsm.testkit import options_for_day
+from tinylsm.testkit import options_for_day, show
 
+SEED = 1
+"""The workload's seed: the same scenario for every submission, so that a failure can be reproduced."""
+
+LAST_DAY = len(load_days())
 OPTIONS = {
     "block_size": 512,
     "target_sst_size": 8 * 1024,
@@ -36,19 +43,7 @@ OPTIONS = {
         level_size_multiplier=4, level0_file_num_compaction_trigger=2, max_levels=3, base_level_size_mb=0.05
     ),
 }
-
-CRASH_CHILD = """
-import os, signal, sys
-from tinylsm.engine import LsmStorage
-from checker.grading.scenario import options
-db = LsmStorage.open(sys.argv[1], options())
-for i in range(int(sys.argv[2])):
-    db.put(b"crash%06d" % i, b"value%d" % i)
-    if i % 50 == 49:
-        db.sync()
-        print(i, flush=True)
-os.kill(os.getpid(), signal.SIGKILL)
-"""
+"""Small sizes, so that a short workload freezes, flushes and compacts; every day's feature on."""
 
 
 class ScenarioFailure(AssertionError):
@@ -56,13 +51,7 @@ class ScenarioFailure(AssertionError):
 
 
 def options() -> LsmStorageOptions:
-    """Small sizes, so that a short workload freezes, flushes and compacts.
-
-    Features of days this copy of the course does not have yet are off.
-    """
-    from tinylsm import COMPOSITION
-
-    return options_for_day(max(COMPOSITION.day_dirs, default=7), **OPTIONS)
+    return options_for_day(LAST_DAY, **OPTIONS)
 
 
 def expect(condition: bool, message: str) -> None:
@@ -70,7 +59,7 @@ def expect(condition: bool, message: str) -> None:
         raise ScenarioFailure(message)
 
 
-def random_workload(directory: Path, seed: int, operations: int = 4000) -> dict:
+def random_workload(directory: Path, seed: int, operations: int = 4000) -> None:
     """Trial 1: random operations with reopens, checked against a dict."""
     from tinylsm.engine import LsmStorage
 
@@ -97,50 +86,49 @@ def random_workload(directory: Path, seed: int, operations: int = 4000) -> dict:
                     model[batch_key] = batch_value
         elif roll < 0.95:
             got = db.get(key)
-            expect(got == model.get(key), f"step {step}: get({key!r}) gave {got!r}, expected {model.get(key)!r}")
+            expect(
+                got == model.get(key),
+                f"step {step}: get({show(key)}) gave {show(got)}, expected {show(model.get(key))}",
+            )
         elif roll < 0.99:
             low, high = sorted(b"k%05d" % rng.randrange(1500) for _ in range(2))
             got = list(db.scan(low, high))
             want = [(k, model[k]) for k in sorted(model) if low <= k < high]
-            expect(got == want, f"step {step}: scan({low!r}, {high!r}) gave {len(got)} entries, expected {len(want)}")
+            expect(
+                got == want,
+                f"step {step}: scan({show(low)}, {show(high)}) gave {len(got)} entries, expected {len(want)}",
+            )
         else:
             db.close()
             db = LsmStorage.open(directory, options())
-    everything = list(db.scan())
-    expect(everything == sorted(model.items()), "a full scan after the workload differs from the model")
-    stats = db.stats()
+    expect(list(db.scan()) == sorted(model.items()), "a full scan after the workload differs from the model")
     db.close()
     db = LsmStorage.open(directory, options())
     expect(list(db.scan()) == sorted(model.items()), "after a final reopen the data differs from the model")
     db.close()
-    return stats
 
 
 def crash_trial(directory: Path, writes: int = 600) -> None:
     """Trial 2: a writer killed with SIGKILL keeps every synced write."""
     from tinylsm.engine import LsmStorage
 
-    completed = subprocess.run(
-        [sys.executable, "-c", CRASH_CHILD, str(directory), str(writes)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    expect(
-        completed.returncode == -signal.SIGKILL,
-        f"the crashing writer did not reach its kill (exit {completed.returncode}): {completed.stderr[-800:]}",
-    )
-    synced = [int(line) for line in completed.stdout.split()]
-    last_synced = synced[-1] if synced else -1
+    last_synced = -1
+    with engine_process() as crashing:
+        db = crashing.module("tinylsm.engine").LsmStorage.open(directory, options())
+        for i in range(writes):
+            db.put(b"crash%06d" % i, b"value%d" % i)
+            if i % 50 == 49:
+                db.sync()
+                last_synced = i
+        crashing.kill()
     db = LsmStorage.open(directory, options())
     for i in range(last_synced + 1):
         got = db.get(b"crash%06d" % i)
-        expect(got == b"value%d" % i, f"after a crash, synced write crash{i:06d} came back as {got!r}")
+        expect(got == b"value%d" % i, f"after a crash, synced write crash{i:06d} came back as {show(got)}")
     db.close()
 
 
-def steady_shape(directory: Path, seed: int) -> dict:
+def steady_shape(directory: Path, seed: int) -> None:
     """Trial 3: compaction keeps the tree in shape, and a full compaction empties L0."""
     from tinylsm.engine import LsmStorage
 
@@ -151,43 +139,52 @@ def steady_shape(directory: Path, seed: int) -> dict:
         key = b"s%05d" % rng.randrange(3000)
         model[key] = b"v%d" % i
         db.put(key, model[key])
-    stats = db.stats()
+    level0 = db.stats()["levels"][0]["ssts"]
     trigger = OPTIONS["compaction"].level0_file_num_compaction_trigger
-    expect(stats["levels"][0]["ssts"] < trigger, f"L0 holds {stats['levels'][0]['ssts']} SSTs after compaction")
+    expect(level0 < trigger, f"L0 holds {level0} SSTs after compaction (the trigger is {trigger})")
     db.force_flush()
     db.force_full_compaction()
-    final = db.stats()
-    expect(final["levels"][0]["ssts"] == 0, "L0 is not empty after a full compaction")
+    expect(db.stats()["levels"][0]["ssts"] == 0, "L0 is not empty after a full compaction")
     expect(list(db.scan()) == sorted(model.items()), "data changed across a full compaction")
     db.close()
-    return final
 
 
-def run(seed: int) -> dict:
-    """Run the three trials; the result says which one failed and how."""
-    trial = "random workload"
-    try:
-        with tempfile.TemporaryDirectory(prefix="tinylsm-scenario-") as scratch:
-            stats = random_workload(Path(scratch) / "workload", seed)
-            trial = "crash"
-            crash_trial(Path(scratch) / "crash")
-            trial = "steady shape"
-            shape = steady_shape(Path(scratch) / "shape", seed)
-        return {"ok": True, "seed": seed, "stats": stats, "final_shape": shape["levels"]}
-    except ScenarioFailure as failure:
-        return {"ok": False, "seed": seed, "trial": trial, "error": str(failure)}
-    except Exception as error:  # the engine raised: report where, in the student's terms
-        frames = traceback.extract_tb(error.__traceback__)
-        where = next(
-            (f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)), ""
-        )
-        return {"ok": False, "seed": seed, "trial": trial, "error": f"{type(error).__name__}: {error} (at {where})"}
+TRIALS = (
+    ("random workload", lambda directory, seed: random_workload(directory, seed)),
+    ("crash", lambda directory, seed: crash_trial(directory)),
+    ("steady shape", steady_shape),
+)
+
+
+def run_end_to_end(directory: Path, seed: int = SEED, day: int | None = None) -> None:
+    """Run the three trials in ``directory``; a failure names its trial, what went wrong and how to reproduce it.
+
+    ``day`` is the day whose code the engine is graded for (the others are the reference).
+    """
+    impl = f"student:{day}" if day is not None else "student"
+    reproduce = f"reproduce it with: TINYLSM_IMPL={impl} python -m checker.grading.scenario {seed}"
+    for trial, run in TRIALS:
+        try:
+            run(directory / trial.replace(" ", "-"), seed)
+        except ScenarioFailure as failure:
+            raise ScenarioFailure(f"the {trial} trial: {failure}; {reproduce}") from None
+        except Exception as error:  # the engine raised: say so, with the student's own words for it
+            raise ScenarioFailure(f"the {trial} trial: {type(error).__name__}: {error}; {reproduce}") from error
+
+
+def test_end_to_end(tmp_path: Path) -> None:
+    """The engine composed of these days failed the end-to-end scenario (workload with reopens, a crash, compaction)."""
+    run_end_to_end(tmp_path)
 
 
 def main() -> None:
-    seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    print(json.dumps(run(seed)))
+    seed = int(sys.argv[1]) if len(sys.argv) > 1 else SEED
+    with tempfile.TemporaryDirectory(prefix="tinylsm-scenario-") as scratch:
+        try:
+            run_end_to_end(Path(scratch), seed)
+        except ScenarioFailure as failure:
+            sys.exit(f"The end-to-end scenario failed in {failure}")
+    print("The end-to-end scenario passed: a workload with reopens, a crash and compaction, checked against a dict.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,15 @@
+"""Day 2 hidden test: the day's code inside the reference engine, in the end-to-end scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checker.grading.scenario import run_end_to_end
+
+
+@pytest.mark.day2_task4
+def test_end_to_end(tmp_path: Path) -> None:
+    """The day's code passes its own checks but breaks the engine it is part of (the end-to-end scenario failed)."""
+    run_end_to_end(tmp_path, day=2)
