@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from checker.common import load_grading
 from checker.grading.submission import COURSE_PARTS
 from tests.helpers import ROOT, available_days, checker, checker_json
 
@@ -21,6 +22,9 @@ def test_reference_scores_full_marks(day, tmp_path: Path) -> None:
     failed = [(t["name"], t["message"]) for t in graded["tests"] if t["outcome"] != "passed"]
     assert not failed, f"the reference fails day {day.number} tests: {failed}"
     assert status == 0 and report["score"] == report["max_score"] == 100
+    # the day's code inside the reference engine: a fixed share of the day, however many tests it has
+    (end_to_end,) = [t for t in graded["tests"] if "end-to-end scenario" in t["name"]]
+    assert end_to_end["max_score"] == pytest.approx(100 * load_grading().end_to_end_share, abs=1e-3)
 
 
 @pytest.mark.parametrize("day", DAYS, ids=IDS)

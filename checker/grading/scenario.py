@@ -2,9 +2,9 @@
 
 No single day's tests can show that the parts fit: a day can pass its own tests and
 still break the engine it is part of. Each day's hidden tests therefore run this
-scenario on the engine made of that day's code and the reference for every other
-day (``days/dayN/hidden/test_end_to_end_hidden.py``, a share of the day's points),
-and the checker runs it once more on every day a student finished, composed
+scenario, as one of the day's hidden tests worth a share of its points, on the
+engine made of that day's code and the reference for every other day; the
+checker runs it once more on every day a student finished, composed
 (``checker.grading.composed``). Three trials, each against a dict as the model:
 
 1. a random workload (puts, deletes, batches, gets, scans) with several reopens;
