@@ -32,6 +32,10 @@ TOOLS = {
         "checker.instructor.similarity",
         "compare the code of every pair of submissions in a folder; an HTML report and a CSV (instructors)",
     ),
+    "coverage": (
+        "checker.instructor.coverage",
+        "branch coverage of each day's reference by that day's tests, module by module (instructors)",
+    ),
     "replay": (
         "checker.tools.replay",
         "re-run an operation log on the composed engine and a dict; the first divergence",
