@@ -9,34 +9,16 @@ an instructor grades one (``--submission``, ``--json``, ``--gradescope``).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, checker
+from tests.helpers import ROOT, checker, submission
 
 CHEATS = ROOT / "tests" / "cheats"
 SETTLE_SECONDS = 10
 """How long after the checker exits the reports are read again (a process left behind could still write)."""
-
-
-def submission(cheat: Path, destination: Path) -> Path:
-    """The starter stubs with ``cheat`` laid over them."""
-    for day in sorted((ROOT / "days").glob("day[1-7]")):
-        target = destination / "days" / day.name
-        target.mkdir(parents=True)
-        for module in day.glob("*.py"):
-            if not module.name.startswith("test_"):
-                shutil.copy2(module, target / module.name)
-    for path in sorted(cheat.rglob("*.py")):
-        target = destination / path.relative_to(cheat)
-        if target.exists():
-            target.write_text(target.read_text() + "\n\n" + path.read_text())
-        else:
-            target.write_text(path.read_text())
-    return destination
 
 
 def grade(cheat: str, tmp_path: Path, *days: int) -> tuple[dict, dict, str, float]:

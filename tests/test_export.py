@@ -19,7 +19,7 @@ import pytest
 
 from checker.cli import TOOLS
 from checker.instructor.export import INSTRUCTORS_ONLY as INSTRUCTORS_ONLY_REGION
-from tests.helpers import ROOT, assert_book_builds, checker, run
+from tests.helpers import ROOT, assert_book_builds, checker, run, submission
 
 REFERENCE_DAY1 = ROOT / "solutions" / "day1" / "block.py"
 HIDDEN_FILES = sorted(ROOT.glob("days/*/hidden/*.py"))
@@ -281,3 +281,18 @@ def test_an_upload_without_code_gets_a_score_of_zero_and_the_reason(bundle: Path
     document = run_autograder(root)
     assert_gradescope_schema(document)
     assert document["score"] == 0 and "submit the course repository" in document["output"]
+
+
+@pytest.mark.parametrize("cheat", ["exec_reference", "leak_hidden_tests"])
+def test_a_submission_cannot_read_the_bundled_solutions_or_hidden_tests(
+    bundle: Path, tmp_path: Path, cheat: str
+) -> None:
+    root = unpack(bundle, tmp_path)
+    submission(ROOT / "tests" / "cheats" / cheat, root / "submission")
+    document = run_autograder(root)
+    assert_gradescope_schema(document)
+    assert document["score"] == 0, f"the {cheat} cheat scored {document['score']} in the bundle"
+    hidden = "".join(path.read_text() for path in (ROOT / "days" / "day1" / "hidden").glob("*.py"))
+    names = {line.split("(")[0][4:] for line in hidden.splitlines() if line.startswith("def test_")}
+    leaked = [name for name in names if name in json.dumps(document)]
+    assert not leaked, f"hidden test names reached results.json: {sorted(leaked)[:3]}"
