@@ -134,3 +134,29 @@ def test_a_negative_capacity_is_refused() -> None:
     """BlockCache accepted a negative capacity."""
     with pytest.raises(ValueError):
         BlockCache(-1)
+
+
+@pytest.mark.day2_task4
+def test_a_block_loaded_twice_at_once_is_charged_once() -> None:
+    """When two readers missed the same block at once, the cache charged it twice and lost room for other blocks."""
+    import threading
+
+    blocks = {(1, i): block_of(40, b"%d" % i) for i in range(2)}
+    cache = BlockCache(2 * block_charge(blocks[1, 0]))
+    started, release = threading.Event(), threading.Event()
+
+    def slow_load() -> Block:
+        started.set()
+        release.wait(timeout=20)  # a safety net only: the other reader releases it at once
+        return blocks[1, 0]
+
+    reader = threading.Thread(target=lambda: cache.get_or_load(1, 0, slow_load))
+    reader.start()
+    started.wait(timeout=20)
+    cache.get_or_load(1, 0, lambda: blocks[1, 0])  # the same block, loaded while the first load is under way
+    release.set()
+    reader.join(timeout=20)
+    loaded: list[tuple[int, int]] = []
+    for key in [(1, 1), (1, 0), (1, 1)]:
+        cache.get_or_load(*key, lambda key=key: loaded.append(key) or blocks[key])
+    assert loaded == [(1, 1)], f"both blocks fit the cache, so only block (1, 1) should load once, got {loaded}"
