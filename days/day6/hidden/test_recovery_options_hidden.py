@@ -108,3 +108,20 @@ def test_a_flush_record_of_a_memtable_that_is_not_the_oldest_is_corruption() -> 
     log.apply(NewMemtable(2))
     with pytest.raises(CorruptionError):
         log.apply(Flush(2))
+
+
+@pytest.mark.day6_task3
+def test_a_compaction_record_without_a_compaction_strategy_is_corruption() -> None:
+    """Replaying a compaction record into a database that has no compaction strategy was not refused as corruption."""
+    from tinylsm.errors import CorruptionError
+    from tinylsm.manifest import Flush, NewMemtable
+    from tinylsm.options import NoCompaction
+    from tinylsm.recovery import ShapeLog
+    from tinylsm.state import CompactionRecord, LevelCompactionTask
+
+    log = ShapeLog(options_for_day(6, compaction=NoCompaction()))
+    log.apply(NewMemtable(1))
+    log.apply(Flush(1))
+    task = LevelCompactionTask(upper_level=0, upper=(1,), lower_level=1, lower=(), is_bottom=True)
+    with pytest.raises(CorruptionError):
+        log.apply(CompactionRecord(task, (5,), False))
