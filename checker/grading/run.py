@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -114,11 +115,23 @@ def run_pytest(
         run.protections, run.ignored = protections, ignored
         if not trusted_code:
             keep = Path(env_changes.get("TINYLSM_REPLAY_DIR", root))
-            for log in (private / "scratch" / "replays").glob("tinylsm-replay-*.json"):
-                shutil.copy2(log, keep / log.name)  # for `python -m checker replay FILE`
+            replays = private / "scratch" / "replays"
+            for log in replays.glob("tinylsm-replay-*.json"):
+                shutil.copy2(log, keep / _replay_name(log.name, run.collected))  # for `python -m checker replay FILE`
+            for result in run.results.values():  # the messages name the copies, not the scratch folder's files
+                result["message"] = result["message"].replace(str(replays), str(keep))
         return run
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _replay_name(name: str, collected: list[dict]) -> str:
+    """The name of a failing test's operation log: a hidden test's is named after its alias, as its message says."""
+    for test in collected:
+        if test["visibility"] == "hidden" and test.get("function"):
+            function = re.escape(test["function"].split("[", 1)[0])
+            name = re.sub(rf"(?<=tinylsm-replay-){function}(?![A-Za-z0-9_])", test["nodeid"], name)
+    return name
 
 
 def _isolated_trees(
