@@ -81,7 +81,7 @@ def _is_replay_advice(line: str) -> bool:
 def _as_data(text: str, function: str, alias: str) -> str:
     """Hypothesis's ``Falsifying example: test_x(a=1, b=2)`` as the inputs alone; the name nowhere if ``alias``."""
     name = re.escape(function)
-    text = re.sub(rf"{name}\((\n.*?)\n\)", r"\1", text, flags=re.DOTALL)  # one input a line
+    text = re.sub(rf" ?{name}\((\n.*?)\n\)", r"\1", text, flags=re.DOTALL)  # one input a line
     text = re.sub(rf"{name}\(\)", "(no inputs)", text)
     text = re.sub(rf"{name}\((.*?)\)$", r"\1", text, flags=re.MULTILINE)  # the inputs on one line
     if alias:
