@@ -39,7 +39,8 @@ def _text(report: DayReport, verbose: bool = False) -> list[str]:
 
 
 def test_a_day_whose_tests_all_stop_at_its_own_stubs_is_one_line_not_started() -> None:
-    report = _report(2, [_stub("day2.task1"), _stub("day2.task3", visibility="hidden")])
+    caught = _test("day2.task2", "failed", "decode raised NotImplementedError instead of CorruptionError")
+    report = _report(2, [_stub("day2.task1"), _stub("day2.task3", visibility="hidden"), caught])
     lines = _text(report)
     assert day_status(report) == "not started"
     assert len(lines) == 1 and lines[0].endswith("— not started"), f"expected one 'not started' line, got {lines}"

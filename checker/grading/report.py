@@ -98,9 +98,14 @@ _STUB = re.compile(r"NotImplementedError: day(\d+)\.task\d+")
 
 
 def stub_day(test: TestResult) -> int | None:
-    """The day whose unwritten code (a stub's ``NotImplementedError``) stopped the test, if that is why it failed."""
+    """The day whose unwritten code (a stub's ``NotImplementedError``) stopped the test, if that is why it failed.
+
+    A test that caught the error and said so (``raised NotImplementedError instead of ...``) stopped at its own day.
+    """
     first_line = test.message.split("\n", 1)[0]
-    match = _STUB.search(first_line) if test.outcome != "passed" else None
+    if test.outcome == "passed" or "NotImplementedError" not in first_line:
+        return None
+    match = _STUB.search(first_line) or _STUB.search(f"NotImplementedError: {test.task}")
     return int(match[1]) if match else None
 
 
