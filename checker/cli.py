@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         "--submission", metavar="DIR", help="grade the code in DIR (a copy of a student's repository) on this course"
     )
     parser.add_argument("--no-compose", action="store_true", help="skip the composed-engine scenario")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every failing test with its message, not a line per task"
+    )
     parser.add_argument("--test-timeout", type=int, metavar="S", help="seconds per test (default: course.toml)")
     parser.add_argument("--day-time-limit", type=int, metavar="S", help="seconds per day (default: course.toml)")
     parser.set_defaults(handler=GRADE)

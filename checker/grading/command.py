@@ -11,12 +11,35 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
 from checker import __version__
-from checker.common import EXIT_FAILED, EXIT_OK, Day, UsageError, load_days, load_grading, selected_days
+from checker.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Day,
+    Grading,
+    UsageError,
+    load_days,
+    load_grading,
+    selected_days,
+)
 from checker.grading.composed import compose, describe
 from checker.grading.gradescope import results_json
 from checker.grading.isolation.containment import adopt_orphans, kill_descendants
-from checker.grading.report import DayReport, book_reference, report_as_dict
+from checker.grading.report import (
+    DayReport,
+    TaskSummary,
+    book_reference,
+    day_status,
+    failure_label,
+    next_step,
+    report_as_dict,
+    stub_day,
+    task_summaries,
+)
 from checker.grading.run import grade_day
 from checker.grading.submission import assemble
 
@@ -30,26 +53,64 @@ def _impl_for_day(root: Path, impl: str, day: int) -> str:
     return f"student:{day}" if (root / "solutions").is_dir() else "student"
 
 
-def _print_day(report: DayReport, day: Day, hidden_present: bool, out: Callable[[str], None]) -> None:
+_STYLE = {"complete": "green", "not started": "yellow", "error": "red", "started": ""}
+
+
+def day_lines(report: DayReport, day: Day, hidden_present: bool, verbose: bool = False) -> list[Text]:
+    """The report of one day: a line, then (for a started day) a line per task, or every failure with ``verbose``."""
     if not report.available:
-        out(f"Day {day.number} · {day.title}: not available yet")
-        return
+        return [Text(f"Day {day.number} · {day.title}: not available yet", style="dim")]
+    status = day_status(report)
     visible, hidden = report.counts("visible"), report.counts("hidden")
     hidden_text = f"hidden {hidden[0]}/{hidden[1]}" if hidden_present else "hidden: run at grading"
-    out(
+    line = Text(
         f"Day {day.number} · {day.title}: visible {visible[0]}/{visible[1]}, {hidden_text}, "
         f"score {report.score:.1f}/{report.max_score:.0f}  ({report.duration:.1f} s, {report.impl})"
     )
+    if status != "started":
+        line.append(f" — {_status_text(report, status)}", style=_STYLE[status])
+    lines = [line]
     if report.error:
-        out(f"    ! {report.error.strip()[:2000]}")
+        error = report.error.strip()[:2000].splitlines()
+        lines += [Text(f"    ! {text}", style="red") for text in (error if verbose else error[:3])]
+    if verbose:
+        lines += _failure_lines(report, day)
+    elif status == "started":
+        lines += [_task_line(task, day) for task in task_summaries(report, day)]
+    return lines
+
+
+def _status_text(report: DayReport, status: str) -> str:
+    """``not started``, with the earlier day whose unwritten code stopped the tests if it is not this one."""
+    if status != "not started":
+        return status
+    earlier = sorted({stub_day(test) for test in report.tests} - {report.day})
+    return f"not started (its tests stop first at day {earlier[0]}'s unwritten code)" if earlier else status
+
+
+def _task_line(task: TaskSummary, day: Day) -> Text:
+    """``✓ Task 1 · Block builder: 30.0/30.0``, or ``✗`` with the first failing test and the task's book link."""
+    score = f"{task.score:.1f}/{task.max_score:.1f}"
+    if task.first_failure is None:
+        return Text.assemble("    ", ("✓", "green"), f" {task.title}: {score}")
+    failure = f"{failure_label(task.first_failure)} ({task.first_failure.visibility})"
+    link = f" — see {book_reference(day, task.task)}"
+    return Text.assemble("    ", ("✗", "red"), f" {task.title}: {score} — {failure}", (link, "dim"))
+
+
+def _failure_lines(report: DayReport, day: Day) -> list[Text]:
+    """Every failing test with the first lines of its message and its book link."""
+    lines = []
     for test in report.tests:
         if test.outcome == "passed":
             continue
-        label = test.property if test.visibility == "hidden" and test.property else test.name
-        out(f"    ✗ [{test.task or f'day{day.number}'}] {label} ({test.visibility}, {test.outcome})")
-        for line in test.message.splitlines()[:6]:
-            out(f"        {line}")
-        out(f"        see {book_reference(day, test.task)}")
+        task = test.task or f"day{day.number}"
+        lines.append(
+            Text.assemble("    ", ("✗", "red"), f" [{task}] {failure_label(test)} ({test.visibility}, {test.outcome})")
+        )
+        lines += [Text(f"        {line}") for line in test.message.splitlines()[:6]]
+        lines.append(Text(f"        see {book_reference(day, test.task)}", style="dim"))
+    return lines
 
 
 def command_grade(args: argparse.Namespace) -> int:
@@ -70,37 +131,18 @@ def _grade(args: argparse.Namespace, root: Path) -> int:
     started = time.monotonic()
     adopt_orphans()
     days = selected_days(args.day)
-    grading = load_grading()
-    if args.test_timeout:
-        grading = dataclasses.replace(grading, test_timeout=args.test_timeout)
-    if args.day_time_limit:
-        grading = dataclasses.replace(grading, day_time_limit=args.day_time_limit)
-    reports: list[DayReport] = []
-    for day in days:
-        impl = _impl_for_day(root, args.impl, day.number)
-        if sys.stdout.isatty() and day.is_available(root):
-            print(f"Day {day.number} · {day.title}: running ...", end="\r", flush=True)
-        report = grade_day(root, day, impl, grading)
-        hidden_present = (root / "days" / f"day{day.number}" / "hidden").is_dir()
-        _print_day(report, day, hidden_present, print)
-        reports.append(report)
-    graded = [r for r in reports if r.available]
-    composed = None
-    if not args.day and not args.no_compose and graded and args.impl == "student":
-        print()
-        composed = compose(root, reports)
-        for line in describe(composed):
-            print(line)
+    grading = _grading(args)
+    with GradingProgress() as progress:
+        reports = [_grade_one(root, day, args.impl, grading, progress) for day in days]
+        graded = [r for r in reports if r.available]
+        composed = None
+        if not args.day and not args.no_compose and graded and args.impl == "student":
+            progress.note("composed engine: running the end-to-end scenario")
+            composed = compose(root, reports)
     data = report_as_dict(reports, args.impl, __version__)
     data["composed"] = composed
-    print(f"\nTotal: {data['score']:.1f}/{data['max_score']:.0f}")
-    hidden_ran = all((root / "days" / f"day{r.day}" / "hidden").is_dir() for r in graded)
+    _print_report(root, reports, days, composed, data, args.verbose)
     all_passed = bool(graded) and all(r.all_passed() for r in graded)
-    if all_passed:
-        if hidden_ran:
-            print("Every visible and hidden test passed.")
-        else:
-            print("Every visible test passed; the hidden tests run only at grading.")
     # nothing the submission started may outlive grading, nor write after the reports are written
     kill_descendants()
     if args.json:
@@ -109,7 +151,94 @@ def _grade(args: argparse.Namespace, root: Path) -> int:
         by_number = {day.number: day for day in load_days()}
         document = results_json(reports, by_number, grading.hidden_visibility, time.monotonic() - started, composed)
         Path(args.gradescope).write_text(json.dumps(document, indent=2))
-    if not graded:
-        print("No day is available to grade.")
-        return EXIT_FAILED
     return EXIT_OK if all_passed else EXIT_FAILED
+
+
+def _grading(args: argparse.Namespace) -> Grading:
+    """The course's grading settings, with the time limits given on the command line."""
+    grading = load_grading()
+    if args.test_timeout:
+        grading = dataclasses.replace(grading, test_timeout=args.test_timeout)
+    if args.day_time_limit:
+        grading = dataclasses.replace(grading, day_time_limit=args.day_time_limit)
+    return grading
+
+
+def _grade_one(root: Path, day: Day, impl: str, grading: Grading, progress: GradingProgress) -> DayReport:
+    if not day.is_available(root):
+        return grade_day(root, day, _impl_for_day(root, impl, day.number), grading)
+    report = grade_day(root, day, _impl_for_day(root, impl, day.number), grading, progress=progress.start(day))
+    progress.finish(day, report)
+    return report
+
+
+def _print_report(
+    root: Path, reports: list[DayReport], days: list[Day], composed: dict | None, data: dict, verbose: bool
+) -> None:
+    """The report on stdout: a line per day (a line per task of a started day), the composed engine, the next step."""
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
+    by_number = {day.number: day for day in days}
+    for report in reports:
+        hidden_present = (root / "days" / f"day{report.day}" / "hidden").is_dir()
+        for line in day_lines(report, by_number[report.day], hidden_present, verbose):
+            console.print(line)
+    if composed is not None:
+        console.print()
+        for line in describe(composed):
+            console.print(Text(line))
+    console.print(Text(f"\nTotal: {data['score']:.1f}/{data['max_score']:.0f}"))
+    graded = [r for r in reports if r.available]
+    if graded and all(r.all_passed() for r in graded):
+        hidden_ran = all((root / "days" / f"day{r.day}" / "hidden").is_dir() for r in graded)
+        if hidden_ran:
+            console.print(Text("Every visible and hidden test passed.", style="green"))
+        else:
+            console.print(Text("Every visible test passed; the hidden tests run only at grading.", style="green"))
+    if not graded:
+        console.print(Text("No day is available to grade."))
+    console.print(Text(next_step(reports, by_number), style="bold"))
+
+
+class GradingProgress:
+    """Tests done per day, on stderr: a progress display on a terminal, a few plain lines otherwise."""
+
+    def __init__(self) -> None:
+        self._console = Console(stderr=True, highlight=False)
+        self._bars: Progress | None = None
+        if self._console.is_terminal:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tests"))
+            self._bars = Progress(*columns, TimeElapsedColumn(), console=self._console, transient=True)
+
+    def __enter__(self) -> GradingProgress:
+        if self._bars is not None:
+            self._bars.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+
+    def start(self, day: Day) -> Callable[[int, int], None]:
+        """A callback ``(tests done, tests collected)`` for the run of ``day``'s tests."""
+        if self._bars is not None:
+            bars, bar = self._bars, self._bars.add_task(f"Day {day.number} · {day.title}", total=None)
+            return lambda done, total: bars.update(bar, completed=done, total=total)
+        shown = [-1]
+
+        def plain(done: int, total: int) -> None:
+            quarter = done * 4 // total if total else 0
+            if quarter != shown[0]:
+                shown[0] = quarter
+                self.note(f"day {day.number}: {done}/{total} tests")
+
+        return plain
+
+    def finish(self, day: Day, report: DayReport) -> None:
+        if self._bars is None:
+            self.note(f"day {day.number}: graded in {report.duration:.1f} s")
+
+    def note(self, text: str) -> None:
+        if self._bars is not None:
+            self._bars.console.print(Text(text, style="dim"))
+        else:
+            print(text, file=sys.stderr, flush=True)

@@ -21,7 +21,8 @@ from hypothesis import settings
 
 _TASK_MARKER = re.compile(r"^day(\d)_task(\d+)$")
 _MESSAGE_LIMIT = 2000
-_HYPOTHESIS_ADVICE = ("You can reproduce this test case", "You can add @seed", "Explanation:", "The test always failed")
+_HYPOTHESIS_ADVICE = ("You can reproduce this", "You can add @seed", "Explanation:", "The test always failed")
+_HYPOTHESIS_REPLAY = ("reproduce_failure", "print_blob")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,13 +48,15 @@ def _property(item: pytest.Item) -> str:
     return doc.strip().split("\n", 1)[0]
 
 
-def failure_message(report: pytest.TestReport, test_name: str = "") -> str:
+def failure_message(report: pytest.TestReport, test_name: str = "", alias: str = "") -> str:
     """What went wrong, in the test's own words; never the test's code or name.
 
     An ``assert ..., "message"`` gives its message; any other exception gives its
     type and text (e.g. the stub's ``NotImplementedError: day1.task2: ...``) and the
     student's own frames. Hypothesis's replay advice is left out, and the failing
-    example is shown as data, not as a call of the test function.
+    example is shown as data, not as a call of the test function. ``alias`` (a
+    hidden test's) replaces any other mention of the test's name, such as the name
+    of its operation log.
     """
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
@@ -61,13 +64,29 @@ def failure_message(report: pytest.TestReport, test_name: str = "") -> str:
         text = text[len("AssertionError: ") :].split("\nassert ", 1)[0]
     elif text.startswith("Failed: Timeout"):
         text = "the test took longer than its time limit (an endless loop, or a lock that is never released?)"
-    lines = [line for line in text.splitlines() if not line.strip().startswith(_HYPOTHESIS_ADVICE)]
+    lines = [line for line in text.splitlines() if not _is_replay_advice(line)]
     text = "\n".join(lines)
     if test_name:
-        text = text.replace(test_name.split("[", 1)[0] + "(", "example(")
+        text = _as_data(text, test_name.split("[", 1)[0], alias)
     if len(text) > _MESSAGE_LIMIT:
         text = text[:_MESSAGE_LIMIT] + " ..."
     return text.strip()
+
+
+def _is_replay_advice(line: str) -> bool:
+    """Hypothesis's advice on replaying a failure in the test function (a decorator to add, a blob to print)."""
+    return line.strip().startswith(_HYPOTHESIS_ADVICE) or any(mark in line for mark in _HYPOTHESIS_REPLAY)
+
+
+def _as_data(text: str, function: str, alias: str) -> str:
+    """Hypothesis's ``Falsifying example: test_x(a=1, b=2)`` as the inputs alone; the name nowhere if ``alias``."""
+    name = re.escape(function)
+    text = re.sub(rf" ?{name}\((\n.*?)\n\)", r"\1", text, flags=re.DOTALL)  # one input a line
+    text = re.sub(rf"{name}\(\)", "(no inputs)", text)
+    text = re.sub(rf"{name}\((.*?)\)$", r"\1", text, flags=re.MULTILINE)  # the inputs on one line
+    if alias:
+        text = re.sub(rf"(?<![A-Za-z0-9_]){name}(?![A-Za-z0-9_])", alias, text)
+    return text
 
 
 def _collect_error(report: pytest.CollectReport) -> str:
@@ -121,7 +140,9 @@ class _Recorder:
             outcome = report.outcome
             message = ""
             if report.failed:
-                message = failure_message(report, self._function.get(report.nodeid, ""))
+                message = failure_message(
+                    report, self._function.get(report.nodeid, ""), self._alias.get(report.nodeid, "")
+                )
                 if "Timeout" in str(getattr(report.longrepr, "reprcrash", "")):
                     outcome = "timeout"
             self.write(

@@ -90,3 +90,104 @@ def report_as_dict(days: list[DayReport], impl: str, version: str) -> dict:
         ],
         "composed": None,
     }
+
+
+# -- the text report ---------------------------------------------------------------------------------------------
+
+_STUB = re.compile(r"NotImplementedError: day(\d+)\.task\d+")
+
+
+def stub_day(test: TestResult) -> int | None:
+    """The day whose unwritten code (a stub's ``NotImplementedError``) stopped the test, if that is why it failed.
+
+    A test that caught the error and said so (``raised NotImplementedError instead of ...``) stopped at its own day.
+    """
+    first_line = test.message.split("\n", 1)[0]
+    if test.outcome == "passed" or "NotImplementedError" not in first_line:
+        return None
+    match = _STUB.search(first_line) or _STUB.search(f"NotImplementedError: {test.task}")
+    return int(match[1]) if match else None
+
+
+def day_status(report: DayReport) -> str:
+    """``not available``, ``error``, ``complete``, ``not started`` (every test stops at a stub) or ``started``."""
+    if not report.available:
+        return "not available"
+    if report.error or not report.tests:
+        return "error"
+    if report.all_passed():
+        return "complete"
+    if all(stub_day(test) is not None for test in report.tests):
+        return "not started"
+    return "started"
+
+
+@dataclass
+class TaskSummary:
+    """One task of a day: its score and the first of its tests that failed (a visible one if any did)."""
+
+    task: str
+    title: str
+    score: float
+    max_score: float
+    first_failure: TestResult | None
+
+
+def task_summaries(report: DayReport, day: Day) -> list[TaskSummary]:
+    """The day's tasks in order, then the tests that belong to no task (if any), each with its score."""
+    ids = day.task_ids()
+    groups = [(task, f"Task {k} · {title}") for k, (task, title) in enumerate(zip(ids, day.tasks, strict=True), 1)]
+    if any(test.task not in ids for test in report.tests):
+        groups.append(("", "Other tests"))
+    summaries = []
+    for task, title in groups:
+        tests = [t for t in report.tests if (t.task if t.task in ids else "") == task]
+        # a visible test first: the student can run it
+        failures = sorted((t for t in tests if t.outcome != "passed"), key=lambda t: t.visibility != "visible")
+        score, max_score = sum(t.score for t in tests), sum(t.max_score for t in tests)
+        summaries.append(TaskSummary(task, title, score, max_score, failures[0] if failures else None))
+    return summaries
+
+
+def failure_label(test: TestResult) -> str:
+    """How a failing test is named: a hidden test by its property, a visible one by its name."""
+    if test.visibility == "hidden" and test.property:
+        return test.property
+    return test.name
+
+
+def test_command(day: Day, impl: str, task: str) -> str:
+    """The pytest command that runs a task's tests (the day's, for ``task == ""``) as the checker composed them."""
+    command = f"pytest days/day{day.number}"
+    if task:
+        command += f" -m {task.replace('.', '_')}"
+    if impl not in ("", "student", "student:1"):
+        command += f" --impl {impl}"
+    return command
+
+
+def next_step(reports: list[DayReport], days: dict[int, Day]) -> str:
+    """The report's last line: the first unfinished task of the first unfinished day, or that nothing is left."""
+    unfinished = [r for r in reports if day_status(r) not in ("not available", "complete")]
+    if unfinished:
+        return _next_in_day(unfinished[0], days[unfinished[0].day])
+    if not any(report.available for report in reports):
+        return "Next: nothing to grade yet — no day of this course has tests."
+    return "Next: nothing left — every task of the days graded here is complete."
+
+
+def _next_in_day(report: DayReport, day: Day) -> str:
+    """``Next: day N, task M — <title> — <command> — see <link>`` for the first task of the day with a failure."""
+    if day_status(report) == "error":
+        command = test_command(day, report.impl, "")
+        return f"Next: day {day.number} — make its tests load — {command} — see book/src/{day.chapter}"
+    task = next(t for t in task_summaries(report, day) if t.first_failure is not None)
+    if not task.task:
+        command = test_command(day, report.impl, "")
+        what = failure_label(task.first_failure)
+        return f"Next: day {day.number} — {what} — {command} — see book/src/{day.chapter}"
+    number = int(task.task.rsplit("task", 1)[1])
+    return (
+        f"Next: day {day.number}, task {number} — {day.tasks[number - 1]} — "
+        f"{test_command(day, report.impl, task.task)} — see {book_reference(day, task.task)}"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,9 @@ DAY_TIME_LIMIT = 900
 
 MEMORY_LIMIT_MB = 4096
 """Address space a day's test run may use; beyond it allocations raise ``MemoryError``."""
+
+Progress = Callable[[int, int], None]
+"""Called with (tests done, tests collected) while a day's tests run."""
 
 IMPORT_TIME_LIMIT = 30.0
 """Seconds importing one module of the student's may take before it is reported as hanging."""
@@ -58,6 +63,7 @@ def run_pytest(
     stop_at_first_failure: bool = False,
     trusted_code: bool = False,
     tests: str | None = None,
+    progress: Progress | None = None,
 ) -> TestRun:
     """Run day ``day``'s visible and hidden tests, isolated from the code they grade.
 
@@ -70,6 +76,7 @@ def run_pytest(
     those that reported.
 
     ``tests`` (a path in the course) runs those tests instead of the day's.
+    ``progress`` is called with (tests done, tests collected) as they report.
 
     ``trusted_code`` is for the instructors' own code (the mutants of the
     reference): the tests run in the course itself, in one process, and hidden
@@ -104,15 +111,27 @@ def run_pytest(
             cwd, protections, ignored = trees.tests, trees.settings.protections, trees.ignored
         if stop_at_first_failure:
             arguments.append("-x")
-        run = _run_test_process(cwd, arguments, env, private / "output.txt", time_limit, memory_limit_mb)
+        run = _run_test_process(cwd, arguments, env, private / "output.txt", time_limit, memory_limit_mb, progress)
         run.protections, run.ignored = protections, ignored
         if not trusted_code:
             keep = Path(env_changes.get("TINYLSM_REPLAY_DIR", root))
-            for log in (private / "scratch" / "replays").glob("tinylsm-replay-*.json"):
-                shutil.copy2(log, keep / log.name)  # for `python -m checker replay FILE`
+            replays = private / "scratch" / "replays"
+            for log in replays.glob("tinylsm-replay-*.json"):
+                shutil.copy2(log, keep / _replay_name(log.name, run.collected))  # for `python -m checker replay FILE`
+            for result in run.results.values():  # the messages name the copies, not the scratch folder's files
+                result["message"] = result["message"].replace(str(replays), str(keep))
         return run
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _replay_name(name: str, collected: list[dict]) -> str:
+    """The name of a failing test's operation log: a hidden test's is named after its alias, as its message says."""
+    for test in collected:
+        if test["visibility"] == "hidden" and test.get("function"):
+            function = re.escape(test["function"].split("[", 1)[0])
+            name = re.sub(rf"(?<=tinylsm-replay-){function}(?![A-Za-z0-9_])", test["nodeid"], name)
+    return name
 
 
 def _isolated_trees(
@@ -131,7 +150,13 @@ def _isolated_trees(
 
 
 def _run_test_process(
-    cwd: Path, arguments: list[str], env: dict[str, str], output_file: Path, time_limit: float, memory_limit_mb: int
+    cwd: Path,
+    arguments: list[str],
+    env: dict[str, str],
+    output_file: Path,
+    time_limit: float,
+    memory_limit_mb: int,
+    progress: Progress | None,
 ) -> TestRun:
     """Run pytest with the grading plugin in a fresh, limited interpreter; what it reported."""
     for name in ("PYTEST_ADDOPTS", "PYTHONPATH", "PYTEST_PLUGINS"):
@@ -170,7 +195,7 @@ def _run_test_process(
             pass_fds=(write_end,),
         )
         os.close(write_end)
-        reader = threading.Thread(target=_drain, args=(read_end, records), daemon=True)
+        reader = threading.Thread(target=_drain, args=(read_end, records, _Tally(progress)), daemon=True)
         reader.start()
         try:
             returncode: int | None = process.wait(timeout=time_limit)
@@ -184,11 +209,38 @@ def _run_test_process(
     return TestRun(collected, results, collect_errors, returncode, _tail(output_file), timed_out, duration)
 
 
-def _drain(fd: int, records: list[bytes]) -> None:
+def _drain(fd: int, records: list[bytes], tally: _Tally) -> None:
     """Read the test process's results pipe to its end (a full pipe would stall the tests)."""
-    with os.fdopen(fd, "rb") as pipe:
-        while chunk := pipe.read(65536):
+    try:
+        while chunk := os.read(fd, 65536):
             records.append(chunk)
+            tally.feed(chunk)
+    finally:
+        os.close(fd)
+
+
+class _Tally:
+    """Counts the tests that have reported, from the results as they arrive, for a progress display."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._partial = b""
+        self._total = 0
+        self._done: set[str] = set()
+
+    def feed(self, chunk: bytes) -> None:
+        if self._progress is None:
+            return
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                record = json.loads(line)
+                if record["event"] == "collected":
+                    self._total = len(record["tests"])
+                elif record["event"] == "result":
+                    self._done.add(record["nodeid"])
+        if lines:
+            self._progress(len(self._done), self._total)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -225,9 +277,17 @@ def _read_results(data: bytes) -> tuple[list[dict], dict[str, dict], list[str]]:
 
 
 def grade_day(
-    root: Path, day: Day, impl: str, grading: Grading, env_changes: dict[str, str] | None = None
+    root: Path,
+    day: Day,
+    impl: str,
+    grading: Grading,
+    env_changes: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> DayReport:
-    """Run day ``day``'s visible and hidden tests under composition ``impl`` and grade them."""
+    """Run day ``day``'s visible and hidden tests under composition ``impl`` and grade them.
+
+    ``progress`` is called with (tests done, tests collected) as the tests report.
+    """
     report = DayReport(day=day.number, title=day.title, available=day.is_available(root), impl=impl)
     if not report.available:
         return report
@@ -239,6 +299,7 @@ def grade_day(
         time_limit=grading.day_time_limit,
         memory_limit_mb=grading.memory_limit_mb,
         import_time_limit=grading.import_time_limit,
+        progress=progress,
     )
     report.duration = run.duration
     report.protections = run.protections
