@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
+import tomllib
 from collections.abc import Callable
 
 from checker.common import DEFAULT_ROOT, EXIT_USAGE, UsageError, parse_arguments
@@ -51,11 +51,14 @@ STUBS = "checker.instructor.stubgen:command_stubs"
 
 
 def _present(module: str) -> bool:
-    """Whether this copy of the course has ``module`` (a student release leaves the instructors' out)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
+    """Whether this copy of the course has ``module`` (a student release leaves the instructors' out).
+
+    Looked for as a file of this course (source or compiled, module or package), not through the
+    import system, which may know other copies of the course.
+    """
+    base = DEFAULT_ROOT.joinpath(*module.split("."))
+    candidates = (base.with_suffix(".py"), base.with_suffix(".pyc"), base / "__init__.py", base / "__init__.pyc")
+    return any(path.is_file() for path in candidates)
 
 
 def _import_tool(name: str):
@@ -65,9 +68,14 @@ def _import_tool(name: str):
     except ImportError as error:
         if "bad magic number" not in str(error):
             raise
+        try:
+            wanted = "Python " + tomllib.loads((DEFAULT_ROOT / "solutions" / "reference.toml").read_text())["python"]
+        except (OSError, ValueError, KeyError, TypeError):
+            wanted = "the version of Python that the README names"
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
         raise UsageError(
-            f"{name} is compiled in this release for another version of Python than this one "
-            f"({sys.version_info.major}.{sys.version_info.minor}): use the version that the README names"
+            f"{name} is compiled in this release for {wanted}, and this is Python {running}, which cannot run it: "
+            f"use {wanted} for this course (a new .venv made with it)"
         ) from None
 
 
