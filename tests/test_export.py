@@ -339,3 +339,15 @@ def test_an_upload_without_code_gets_a_score_of_zero_and_the_reason(bundle: Path
     document = run_autograder(root)
     assert_gradescope_schema(document)
     assert document["score"] == 0 and "submit the course repository" in document["output"]
+
+
+def test_the_engine_of_a_graded_day_never_holds_its_reference(release: Path, tmp_path: Path) -> None:
+    from checker.grading.isolation.trees import build_trees
+    from tinylsm._composition import compose
+
+    course = shutil.copytree(release, tmp_path / "course")
+    shutil.copy(course / "solutions" / "day4" / "engine.pyc", course / "solutions" / "day3" / "engine.pyc")
+    trees = build_trees(course, compose("student:4", course), {4}, 4, tmp_path / "private")
+    engine_files = {p.relative_to(trees.engine).as_posix() for p in trees.engine.rglob("*") if p.is_file()}
+    assert "solutions/day3/memtable.pyc" in engine_files, sorted(engine_files)
+    assert not [name for name in engine_files if name.startswith("solutions/day4") or name.endswith("engine.pyc")]
