@@ -5,6 +5,10 @@ so that ``python -m checker shell`` never loads the grader and a broken module
 breaks only its own command. Grading, ``mutants`` and ``stubs`` share this
 parser (they take ``--root`` and ``--day``); every other command parses its own
 arguments in ``main(argv) -> int``.
+
+A command is listed only where its module is: a student release leaves the
+instructors' modules out, so its ``--help`` shows the student's commands only, and
+naming a missing command says that it is not part of the release.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import tomllib
 from collections.abc import Callable
 
 from checker.common import DEFAULT_ROOT, EXIT_USAGE, UsageError, parse_arguments
@@ -49,6 +54,35 @@ MUTANTS = "checker.instructor.mutants:command_mutants"
 STUBS = "checker.instructor.stubgen:command_stubs"
 
 
+def _present(module: str) -> bool:
+    """Whether this copy of the course has ``module`` (a student release leaves the instructors' out).
+
+    Looked for as a file of this course (source or compiled, module or package), not through the
+    import system, which may know other copies of the course.
+    """
+    base = DEFAULT_ROOT.joinpath(*module.split("."))
+    candidates = (base.with_suffix(".py"), base.with_suffix(".pyc"), base / "__init__.py", base / "__init__.pyc")
+    return any(path.is_file() for path in candidates)
+
+
+def _import_tool(name: str):
+    """The module of tool ``name``; a compiled module that this Python cannot run is a usage error."""
+    try:
+        return importlib.import_module(TOOLS[name][0])
+    except ImportError as error:
+        if "bad magic number" not in str(error):
+            raise
+        try:
+            wanted = "Python " + tomllib.loads((DEFAULT_ROOT / "solutions" / "reference.toml").read_text())["python"]
+        except (OSError, ValueError, KeyError, TypeError):
+            wanted = "the version of Python that the README names"
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        raise UsageError(
+            f"{name} is compiled in this release for {wanted}, and this is Python {running}, which cannot run it: "
+            f"use {wanted} for this course (a new .venv made with it)"
+        ) from None
+
+
 def _handler(target: str) -> Callable[[argparse.Namespace], int]:
     """The function named ``module:function``, imported now."""
     module, function = target.split(":")
@@ -74,6 +108,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=GRADE)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
+    if _present(MUTANTS.split(":")[0]):
+        _add_mutants(commands)
+    if _present(STUBS.split(":")[0]):
+        stubs = commands.add_parser("stubs", help="regenerate days/ stubs from solutions/ (instructors)")
+        stubs.add_argument("--check", action="store_true", help="only report stubs that are out of date")
+        stubs.set_defaults(handler=STUBS)
+
+    for name, (module, summary) in TOOLS.items():
+        if _present(module):
+            commands.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def _add_mutants(commands: argparse._SubParsersAction) -> None:
     mutants = commands.add_parser("mutants", help="apply each catalogued student bug and check the tests catch it")
     mutants.add_argument("--day", type=int, action="append", help="only this day's mutants (repeatable)")
     mutants.add_argument("--only", action="append", metavar="NAME", help="only the mutant with this name")
@@ -81,26 +129,21 @@ def _parser() -> argparse.ArgumentParser:
     mutants.add_argument("-j", "--jobs", type=int, default=1, help="mutants to run at once")
     mutants.set_defaults(handler=MUTANTS)
 
-    stubs = commands.add_parser("stubs", help="regenerate days/ stubs from solutions/ (instructors)")
-    stubs.add_argument("--check", action="store_true", help="only report stubs that are out of date")
-    stubs.set_defaults(handler=STUBS)
-
-    for name, (_, summary) in TOOLS.items():
-        commands.add_parser(name, help=summary, add_help=False)
-    return parser
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m checker`` with ``argv``; the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in TOOLS:
-        module = importlib.import_module(TOOLS[argv[0]][0])
-        return module.main(argv[1:])
-    parser = _parser()
-    args = parse_arguments(parser, argv)
-    if isinstance(args, int):
-        return args
+    commands = {**{name: module for name, (module, _) in TOOLS.items()}, "mutants": MUTANTS, "stubs": STUBS}
+    if argv and argv[0] in commands and not _present(commands[argv[0]].split(":")[0]):
+        print(f"checker: {argv[0]} is not part of this student release", file=sys.stderr)
+        return EXIT_USAGE
     try:
+        if argv and argv[0] in TOOLS:
+            return _import_tool(argv[0]).main(argv[1:])
+        parser = _parser()
+        args = parse_arguments(parser, argv)
+        if isinstance(args, int):
+            return args
         return _handler(args.handler)(args)
     except UsageError as error:
         print(f"checker: {error}", file=sys.stderr)

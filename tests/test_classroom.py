@@ -51,7 +51,7 @@ def graders(steps: list[dict]) -> list[dict]:
 
 def test_the_template_is_a_student_release_with_the_workflow(template: Path) -> None:
     assert (template / "days" / "day1" / "block.py").read_text() == (ROOT / "days" / "day1" / "block.py").read_text()
-    assert not (template / "solutions").exists() and not list(template.glob("days/*/hidden"))
+    assert not list(template.glob("solutions/**/*.py")) and not list(template.glob("days/*/hidden"))
     assert [p.relative_to(template) for p in (template / ".github").rglob("*") if p.is_file()] == [WORKFLOW]
 
 

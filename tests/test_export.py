@@ -19,14 +19,15 @@ import pytest
 
 from checker.cli import TOOLS
 from checker.instructor.export import INSTRUCTORS_ONLY as INSTRUCTORS_ONLY_REGION
+from checker.instructor.reference import Reference, describe, fill_regions, reference_days
 from tests.helpers import ROOT, assert_book_builds, checker, run, submission
 
 REFERENCE_DAY1 = ROOT / "solutions" / "day1" / "block.py"
 HIDDEN_FILES = sorted(ROOT.glob("days/*/hidden/*.py"))
 HIDDEN_NAMES = [path.name for path in HIDDEN_FILES] + [p.stem for p in HIDDEN_FILES if p.stem.startswith("test_")]
 STUDENT_NEEDS = {"README.md", "LICENSE", "pyproject.toml", "conftest.py", ".gitignore"}
-STUDENT_NEEDS |= {"tinylsm", "checker", "days", "book"}
-INSTRUCTORS_ONLY = {"CONTRIBUTING.md", "solutions", "tests", ".ci", "scripts", ".git"}
+STUDENT_NEEDS |= {"tinylsm", "checker", "days", "book", "solutions"}
+INSTRUCTORS_ONLY = {"CONTRIBUTING.md", "tests", ".ci", "scripts", ".git"}
 INSTRUCTOR_COMMANDS = {
     "mutants": ["mutants"],
     "stubs": ["stubs"],
@@ -73,7 +74,10 @@ def test_the_release_holds_what_a_student_needs_and_no_instructor_material(relea
     assert names <= STUDENT_NEEDS | {"notebooks"}, f"unexpected: {sorted(names - STUDENT_NEEDS)}"
     assert not list(release.glob("days/*/hidden")), "hidden tests were exported"
     assert not (release / "checker" / "instructor" / "mutants").exists(), "the mutant catalogue was exported"
-    assert not [p for p in release.rglob("*") if p.name in ("__pycache__", ".pytest_cache") or p.suffix == ".pyc"]
+    assert not [p for p in release.rglob("*") if p.name in ("__pycache__", ".pytest_cache")]
+    assert not list(release.glob("solutions/**/*.py")), "the reference's source was exported"
+    assert list(release.glob("solutions/day4/*.pyc")), "the compiled reference is missing"
+    assert not (release / "checker" / "instructor").exists(), "the instructors' commands were exported"
 
 
 def test_every_day_keeps_its_stubs_and_visible_tests(release: Path) -> None:
@@ -87,7 +91,8 @@ def test_nothing_in_the_release_points_at_what_a_student_does_not_have(release: 
     for name, text in text_files(release).items():
         if name.endswith(".md"):
             assert not re.search(r"\]\([^)]*CONTRIBUTING", text), f"{name} links to CONTRIBUTING.md"
-        assert not re.search(r"solutions/day\d", text), f"{name} names a path in solutions/"
+        if not name.startswith("solutions/"):
+            assert not re.search(r"solutions/day\d", text), f"{name} names a path in solutions/"
         named = [hidden for hidden in HIDDEN_NAMES if hidden in text]
         assert not named, f"{name} names hidden files {named}"
 
@@ -96,7 +101,8 @@ def test_the_readme_loses_its_instructors_only_regions_and_nothing_else(release:
     course = (ROOT / "README.md").read_text()
     exported = (release / "README.md").read_text()
     assert "<!-- instructors-only -->" in course, "the course README marks what only instructors keep"
-    assert exported == INSTRUCTORS_ONLY_REGION.sub("", course)
+    regions = describe(Reference(), reference_days(ROOT))
+    assert exported == fill_regions(INSTRUCTORS_ONLY_REGION.sub("", course), regions)
     assert "pytest tests" not in exported, "a release has no tests/ folder: its README must not tell students to run it"
     assert "instructors-only" not in exported
 
@@ -127,10 +133,62 @@ def test_the_checker_runs_the_visible_tests_and_says_hidden_ones_run_at_grading(
     assert re.search(r"Day 1 · .*: visible 0/\d+, hidden: run at grading", completed.stdout), completed.stdout
 
 
-def test_a_mix_with_the_reference_is_refused_for_want_of_solutions(release: Path) -> None:
-    completed = in_release(release, "-m", "pytest", "days/day1", env={"TINYLSM_IMPL": "student:1"})
+@pytest.fixture(scope="module")
+def bare_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    destination = tmp_path_factory.mktemp("bare") / "tinylsm-course"
+    completed = checker("export", "student", str(destination), "--reference", "none")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return destination
+
+
+def test_a_mix_with_the_reference_is_refused_in_a_release_without_one(bare_release: Path) -> None:
+    assert not (bare_release / "solutions").exists()
+    completed = in_release(bare_release, "-m", "pytest", "days/day4", "--impl", "student:4")
     assert completed.returncode not in (0, 1), completed.stdout[-2000:]
     assert "no solutions/ folder" in completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr
+    assert "inspect" not in in_release(bare_release, "-m", "checker", "--help").stdout
+
+
+def test_only_day_4_copied_in_passes_on_the_compiled_reference(release: Path, tmp_path: Path) -> None:
+    course = shutil.copytree(release, tmp_path / "day4")
+    for module in (ROOT / "solutions" / "day4").glob("*.py"):
+        shutil.copy(module, course / "days" / "day4" / module.name)
+    completed = in_release(course, "-m", "pytest", "days/day4", "--impl", "student:4", "-q")
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr
+    completed = in_release(course, "-m", "checker", "--day", "4")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "score 100.0/100" in completed.stdout, completed.stdout
+
+
+def test_the_compiled_reference_on_another_python_is_refused_plainly(release: Path, tmp_path: Path) -> None:
+    course = shutil.copytree(release, tmp_path / "other")
+    for compiled in course.rglob("*.pyc"):
+        data = bytearray(compiled.read_bytes())
+        data[0:2] = (int.from_bytes(data[0:2], "little") + 1).to_bytes(2, "little")
+        compiled.write_bytes(bytes(data))
+    for args in (["-m", "pytest", "days/day4", "--impl", "student:4"], ["-m", "checker", "--day", "4"]):
+        completed = in_release(course, *args)
+        output = completed.stdout + completed.stderr
+        assert completed.returncode not in (0, 1) and "compiled for Python" in output, output[-2000:]
+        assert "Traceback" not in output, output[-2000:]
+    completed = in_release(course, "-m", "checker", "inspect", "x.sst")
+    assert completed.returncode == 2 and "compiled" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_the_help_of_a_release_lists_no_instructor_command(release: Path) -> None:
+    listed = in_release(release, "-m", "checker", "--help").stdout
+    for name in ("mutants", "export", "grade-many", "stubs", "similarity", "coverage", "classroom"):
+        assert not re.search(rf"^\s+{name}\s", listed, re.MULTILINE), f"{name} listed:\n{listed}"
+    assert re.search(r"^\s+inspect\s", listed, re.MULTILINE), listed
+
+
+def test_revealed_days_ship_as_source(tmp_path: Path) -> None:
+    destination = tmp_path / "revealed"
+    completed = checker("export", "student", str(destination), "--reveal", "1-3")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert list(destination.glob("solutions/day3/*.py")) and not list(destination.glob("solutions/day3/*.pyc"))
+    assert list(destination.glob("solutions/day4/*.pyc")) and not list(destination.glob("solutions/day4/*.py"))
 
 
 def test_a_finished_day_passes_without_a_claim_about_hidden_tests(release: Path, tmp_path: Path) -> None:
@@ -150,7 +208,7 @@ def test_instructor_commands_refuse_plainly_in_a_release(release: Path, command:
     assert re.search(r"student release|does not have", completed.stderr), completed.stderr
 
 
-@pytest.mark.parametrize("tool", sorted(set(TOOLS) - {"export", "grade-many", "similarity"}))
+@pytest.mark.parametrize("tool", sorted(set(TOOLS) - {"export", "grade-many", "similarity", "coverage"}))
 def test_student_tools_start_in_a_release(release: Path, tool: str) -> None:
     completed = in_release(release, "-m", "checker", tool, "--help")
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -296,3 +354,15 @@ def test_a_submission_cannot_read_the_bundled_solutions_or_hidden_tests(
     names = {line.split("(")[0][4:] for line in hidden.splitlines() if line.startswith("def test_")}
     leaked = [name for name in names if name in json.dumps(document)]
     assert not leaked, f"hidden test names reached results.json: {sorted(leaked)[:3]}"
+
+
+def test_the_engine_of_a_graded_day_never_holds_its_reference(release: Path, tmp_path: Path) -> None:
+    from checker.grading.isolation.trees import build_trees
+    from tinylsm._composition import compose
+
+    course = shutil.copytree(release, tmp_path / "course")
+    shutil.copy(course / "solutions" / "day4" / "engine.pyc", course / "solutions" / "day3" / "engine.pyc")
+    trees = build_trees(course, compose("student:4", course), {4}, 4, tmp_path / "private")
+    engine_files = {p.relative_to(trees.engine).as_posix() for p in trees.engine.rglob("*") if p.is_file()}
+    assert "solutions/day3/memtable.pyc" in engine_files, sorted(engine_files)
+    assert not [name for name in engine_files if name.startswith("solutions/day4") or name.endswith("engine.pyc")]

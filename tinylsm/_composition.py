@@ -11,11 +11,19 @@
 the folder of single days; the checker uses it to grade a copied submission or a
 mutated solution. Only the standard library is imported here, so that choosing
 the composition can never fail because of a student's module.
+
+In a student release the reference may be compiled: ``solutions/dayN`` then holds
+``module.pyc`` files and no source, and ``solutions/reference.toml`` names the
+Python version they were compiled for. A day the release has no reference for is
+taken from ``days/`` (only a release without any ``solutions/`` refuses ``student:N``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +31,8 @@ DAYS = range(1, 8)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMPL_VARIABLE = "TINYLSM_IMPL"
 DAY_DIRS_VARIABLE = "TINYLSM_DAY_DIRS"
+REFERENCE_FILE = "reference.toml"
+"""In a release's ``solutions/``: ``python = "3.11"``, the version that runs its compiled reference."""
 
 
 class CompositionError(ValueError):
@@ -92,20 +102,48 @@ def compose(spec: str, root: Path = REPO_ROOT, day_dirs: str = "") -> Compositio
     if not has_solutions and student_days != set(DAYS) and student_days is not None:
         raise CompositionError(
             f"{IMPL_VARIABLE}={spec} needs the reference solutions, but this copy of the course has no "
-            f"solutions/ folder (a student release). Use {IMPL_VARIABLE}=student."
+            f"solutions/ folder: this student release comes without a reference, so every day is yours. "
+            f"Use {IMPL_VARIABLE}=student (pytest --impl student)."
         )
     dirs: dict[int, Path] = {}
     sources: dict[int, str] = {}
     for day in DAYS:
         use_student = student_days is None or day in student_days
         folder = root / ("days" if use_student else "solutions") / f"day{day}"
+        if not use_student and not folder.is_dir():  # a release without this day's reference: the student's
+            folder, use_student = root / "days" / f"day{day}", True
         if folder.is_dir():
+            if not use_student:
+                _check_compiled(folder, root)
             dirs[day] = folder
             sources[day] = "student" if use_student else "solutions"
     for day, folder in _overrides(day_dirs).items():
         dirs[day] = folder
         sources[day] = f"override({folder.name})"
     return Composition(spec=spec, day_dirs=dirs, sources=sources)
+
+
+def _check_compiled(folder: Path, root: Path) -> None:
+    """Refuse a compiled reference day (``*.pyc`` and no source) that this Python cannot run."""
+    if any(folder.glob("*.py")):
+        return
+    compiled = sorted(folder.glob("*.pyc"))
+    if not compiled:
+        return
+    with compiled[0].open("rb") as file:
+        magic = file.read(len(importlib.util.MAGIC_NUMBER))
+    if magic == importlib.util.MAGIC_NUMBER:
+        return
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    try:
+        version = str(tomllib.loads((root / "solutions" / REFERENCE_FILE).read_text())["python"])
+    except (OSError, ValueError, KeyError):
+        version = "the version that the README names"
+    raise CompositionError(
+        f"the reference in solutions/ is compiled for Python {version}, and this is Python {running}, which "
+        f"cannot run it. Use Python {version} for this course (a new .venv made with it), or only your own "
+        f"days: {IMPL_VARIABLE}=student."
+    )
 
 
 def from_environment() -> Composition:

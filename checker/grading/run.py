@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checker.common import Day, Grading
+from checker.common import Day, Grading, UsageError
 from checker.grading.isolation.containment import protect
 from checker.grading.isolation.trees import GradingTrees, build_trees
 from checker.grading.report import DayReport, TestResult
-from tinylsm._composition import compose
+from tinylsm._composition import CompositionError, compose
 
 DAY_TIME_LIMIT = 900
 """Seconds a whole day's test run may take before its remaining tests time out."""
@@ -138,7 +138,10 @@ def _isolated_trees(
     root: Path, day: int, env_changes: dict[str, str], private: Path, memory_limit_mb: int, import_time_limit: float
 ) -> GradingTrees:
     """The test tree and the engine tree of one graded run, with the protections this machine allows."""
-    composition = compose(env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", ""))
+    try:
+        composition = compose(env_changes.get("TINYLSM_IMPL", "student"), root, env_changes.get("TINYLSM_DAY_DIRS", ""))
+    except CompositionError as error:  # e.g. a release's compiled reference and another Python
+        raise UsageError(str(error)) from None
     graded_days = {number for number, source in composition.sources.items() if source != "solutions"}
     trees = build_trees(root, composition, graded_days, day, private)
     trees.settings.memory_limit_mb = memory_limit_mb

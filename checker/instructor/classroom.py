@@ -59,8 +59,8 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def workflow(days: list[Day], grading: Grading) -> str:
-    """The text of ``classroom.yml`` for ``days``, each worth ``grading.points_per_day``."""
+def workflow(days: list[Day], grading: Grading, python: str = PYTHON_VERSION) -> str:
+    """The text of ``classroom.yml`` for ``days``, each worth ``grading.points_per_day``, run on Python ``python``."""
     timeout = math.ceil(grading.day_time_limit / 60) + STARTUP_MINUTES
     points = f"{grading.points_per_day:g}"
     lines = [
@@ -84,7 +84,7 @@ def workflow(days: list[Day], grading: Grading) -> str:
         "      - name: Set up Python",
         "        uses: actions/setup-python@v5",
         "        with:",
-        f"          python-version: {_quoted(PYTHON_VERSION)}",
+        f"          python-version: {_quoted(python)}",
         "      - name: Install the course",
         f"        run: {_quoted(INSTALL)}",
     ]
@@ -111,10 +111,13 @@ def workflow(days: list[Day], grading: Grading) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_workflow(course: Path, repository: Path) -> Path:
-    """Write the workflow for the days that ``course`` has into ``repository``; its path."""
+def write_workflow(course: Path, repository: Path, python: str | None = None) -> Path:
+    """Write the workflow for the days that ``course`` has into ``repository``; its path.
+
+    ``python`` is the version the workflow sets up (a release's compiled reference runs on one only).
+    """
     days = [day for day in load_days() if day.is_available(course)]
     path = repository / WORKFLOW
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(workflow(days, load_grading()))
+    path.write_text(workflow(days, load_grading(), python or PYTHON_VERSION))
     return path

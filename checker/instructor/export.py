@@ -1,6 +1,7 @@
 """``python -m checker export``: a student release, a GitHub Classroom template, or a Gradescope autograder bundle.
 
     python -m checker export student DIR           the course as a student gets it
+        [--reference bytecode|source|none] [--reveal 1-3]
     python -m checker export classroom DIR         the release, graded by GitHub Classroom on every push
     python -m checker export autograder FILE.zip   what Gradescope runs to grade a submission
 
@@ -8,14 +9,19 @@ A **student release** holds what a student needs and nothing that gives the
 grading away: the README, licence, ``pyproject.toml``, ``conftest.py``, the core
 (``tinylsm/``), the checker (without the mutant catalogue), the days with their
 stubs and visible tests (without ``hidden/``), the book's sources and the
-notebooks. The reference solutions, the course's own test suite, CI and the
-instructors' pages stay out; so does every part of a Markdown page between
-``<!-- instructors-only -->`` and ``<!-- end instructors-only -->`` (the README's
-commands for the course's tests, the book's instructor section), and a link to a
-page that stays out is rewritten as plain text. Every day in a release is the
-student's: the checker grades the visible tests and says that the hidden ones
-run at grading, and the instructor commands (mutants, stubs, export, grade-many)
-say that they are not available.
+notebooks; and the reference, compiled to bytecode by default, so that
+``student:N`` works as in the course (``checker.instructor.reference``: also as
+source, or left out, and ``--reveal`` days as source). The reference's source,
+the instructors' commands (``checker/instructor/``, ``grade-many``), the course's
+own test suite, CI and the instructors' pages stay out; so does every part of a
+Markdown page between ``<!-- instructors-only -->`` and
+``<!-- end instructors-only -->`` (the README's commands for the course's tests,
+the book's instructor section), and a link to a page that stays out is rewritten
+as plain text. A region between ``<!-- release: NAME -->`` and
+``<!-- end release -->`` is replaced with what is true of the release's reference
+(the README's Python version, what ``student:N`` uses). The checker of a release
+grades the visible tests and says that the hidden ones run at grading; its
+``--help`` lists the student's commands only.
 
 A **GitHub Classroom template** is a student release with the autograding
 workflow of ``checker/instructor/classroom.py`` in ``.github/workflows/``.
@@ -50,6 +56,19 @@ from pathlib import Path
 from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
 from checker.grading.submission import COURSE_PARTS
 from checker.instructor.classroom import write_workflow
+from checker.instructor.reference import (
+    KINDS,
+    PYTHON,
+    Reference,
+    describe,
+    fill_regions,
+    parse_days,
+    pin_python,
+    reference_days,
+    ship_inspector,
+    without_inspector,
+    write_reference,
+)
 
 RELEASE_PARTS = (
     "README.md",
@@ -65,8 +84,15 @@ RELEASE_PARTS = (
 )
 """What a student release takes from the course (parts the course lacks are skipped)."""
 
-RELEASE_LEFT_OUT = ("days/*/hidden", "checker/instructor/mutants", "book/src/instructors.md")
-"""What stays out from inside the release's parts: the hidden tests, the mutant catalogue, the instructor guide."""
+RELEASE_LEFT_OUT = (
+    "days/*/hidden",
+    "checker/instructor",
+    "checker/grading/batch.py",
+    "checker/grading/gradebook.py",
+    "book/src/instructors.md",
+)
+"""What stays out from inside the release's parts: the hidden tests, the instructors' commands (with the
+mutant catalogue; ``grade-many`` and its gradebook), the instructor guide."""
 
 INSTRUCTORS_ONLY = re.compile(
     r"^<!-- instructors-only -->\n.*?^<!-- end instructors-only -->\n", re.MULTILINE | re.DOTALL
@@ -252,11 +278,13 @@ def release_problems(release: Path, course: Path) -> list[str]:
     hidden_names = sorted(hidden_file_names(course))
     problems = []
     for path in sorted(p for p in release.rglob("*") if p.is_file()):
+        name = path.relative_to(release).as_posix()
+        if path.suffix == ".pyc" or name.startswith("solutions/"):
+            continue  # the reference itself (compiled, or revealed source)
         try:
             text = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue
-        name = path.relative_to(release).as_posix()
         if path.suffix == ".md":
             for match in MARKDOWN_LINK.finditer(CODE.sub("", text)):
                 target = match["target"]
@@ -267,13 +295,15 @@ def release_problems(release: Path, course: Path) -> list[str]:
     return problems
 
 
-def export_student(course: Path, destination: Path) -> list[Path]:
+def export_student(course: Path, destination: Path, reference: Reference | None = None) -> list[Path]:
     """Write a student release of ``course`` into ``destination`` (missing or empty); the files written.
 
+    ``reference`` says how the reference ships (compiled to bytecode by default).
     Raises ``ExportError`` when ``destination`` is not empty, and ``UnsoundRelease``
     when the release points at something a student does not have (it is left in
     place for a look).
     """
+    reference = reference or Reference()
     if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
         raise ExportError(f"{destination} exists and is not an empty folder")
     files = list(course_files(course, RELEASE_PARTS, RELEASE_LEFT_OUT))
@@ -281,11 +311,19 @@ def export_student(course: Path, destination: Path) -> list[Path]:
     for relative in files:
         (destination / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(course / relative, destination / relative)
+    regions = describe(reference, reference_days(course))
     for relative in files:
         if relative.suffix == ".md":
             page = destination / relative
-            text = INSTRUCTORS_ONLY.sub("", page.read_text(encoding="utf-8"))
+            text = fill_regions(INSTRUCTORS_ONLY.sub("", page.read_text(encoding="utf-8")), regions)
+            if reference.inspector() == "none" and relative == Path("README.md"):
+                text = without_inspector(text)
             page.write_text(rewrite_left_out_links(text, page, destination, course))
+    ship_inspector(destination, reference)
+    if reference.compiled(reference_days(course)):
+        pin_python(destination / "pyproject.toml")
+    files = [path for path in files if (destination / path).exists()]
+    files += write_reference(course, destination, reference)
     for part in RELEASE_PARTS:  # a part that is an empty folder (notebooks/, at first) is still there
         if (course / part).is_dir():
             (destination / part).mkdir(exist_ok=True)
@@ -295,13 +333,16 @@ def export_student(course: Path, destination: Path) -> list[Path]:
     return files
 
 
-def export_classroom(course: Path, destination: Path) -> list[Path]:
+def export_classroom(course: Path, destination: Path, reference: Reference | None = None) -> list[Path]:
     """Write the GitHub Classroom template of ``course`` into ``destination`` (missing or empty); the files written.
 
     The template is the student release plus the autograding workflow; raises what ``export_student`` raises.
+    A compiled reference runs on this Python's version only: the workflow sets it up.
     """
-    files = export_student(course, destination)
-    return [*files, write_workflow(course, destination).relative_to(destination)]
+    reference = reference or Reference()
+    files = export_student(course, destination, reference)
+    python = PYTHON if reference.compiled(reference_days(course)) else None
+    return [*files, write_workflow(course, destination, python).relative_to(destination)]
 
 
 # ----------------------------------------------------------------------------
@@ -386,13 +427,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--root", default=str(DEFAULT_ROOT), help="the course repository to export")
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="KIND")
-    student = kinds.add_parser("student", help="a student release: no solutions, hidden tests or instructor pages")
-    student.add_argument("destination", metavar="DIR", help="where to write it (missing or empty)")
+    student = kinds.add_parser(
+        "student", help="a student release: the reference compiled, no hidden tests, instructor commands or pages"
+    )
     classroom = kinds.add_parser("classroom", help="a GitHub Classroom template: the release and its grading workflow")
-    classroom.add_argument("destination", metavar="DIR", help="where to write it (missing or empty)")
+    for release in (student, classroom):
+        release.add_argument("destination", metavar="DIR", help="where to write it (missing or empty)")
+        release.add_argument(
+            "--reference",
+            choices=KINDS,
+            default="bytecode",
+            help="how the reference ships: compiled for this Python version only (bytecode, the default), "
+            "as source, or not at all (none: every day is the student's)",
+        )
+        release.add_argument(
+            "--reveal", metavar="DAYS", help="ship the source of these days' reference, e.g. 1-3 or 1,2 (past deadline)"
+        )
     autograder = kinds.add_parser("autograder", help="a Gradescope autograder zip (setup.sh, run_autograder, course)")
     autograder.add_argument("destination", metavar="FILE.zip", help="the zip to write")
     return parser
+
+
+def _reference(args: argparse.Namespace) -> Reference:
+    """The reference choice of the command line; ``ExportError`` for days that cannot be read."""
+    if not args.reveal:
+        return Reference(args.reference)
+    try:
+        days = parse_days(args.reveal)
+    except ValueError as error:
+        raise ExportError(f"--reveal: {error}") from None
+    return Reference(args.reference, frozenset(days))
 
 
 def main(argv: list[str]) -> int:
@@ -407,13 +471,17 @@ def main(argv: list[str]) -> int:
         return EXIT_USAGE
     destination = Path(args.destination)
     try:
+        if args.kind in ("student", "classroom"):
+            reference = _reference(args)
         if args.kind == "student":
-            files = export_student(course, destination)
+            files = export_student(course, destination, reference)
             print(f"wrote a student release of {len(files)} files to {destination}")
+            if reference.compiled(reference_days(course)):
+                print(f"its compiled reference runs on Python {PYTHON} only (the release's README says so)")
             print(f"try it: cd {destination} && pip install -e '.[dev]' && python -m checker")
             return EXIT_OK
         if args.kind == "classroom":
-            files = export_classroom(course, destination)
+            files = export_classroom(course, destination, reference)
             print(f"wrote a GitHub Classroom template of {len(files)} files to {destination}")
             print("push it to a repository of your organisation, mark it as a template, and use it as starter code")
             return EXIT_OK

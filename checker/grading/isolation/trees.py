@@ -7,6 +7,10 @@
   provided core and one folder of modules per day, the graded day's from the
   student (only files that can be task modules) and every other day's from the
   reference. No test, no hidden test, no checker, no mutant catalogue, no report.
+  A reference compiled to bytecode (a student release's ``module.pyc``) is taken
+  for the reference days only, and no reference folder gives a module under the
+  name of a graded day's module: the engine of day N never holds day N's
+  reference, as source or compiled, wherever a release's owner put it.
 
 Both live in folders only the grader can reach, except ``scratch``, the engine
 process's one writable folder (the tests' ``tmp_path`` folders live there too).
@@ -31,6 +35,7 @@ ENGINE_PACKAGE = "_engine_worker"
 
 WORKER_FILES = ("protocol.py", "worker.py", "limits.py")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
+COMPILED_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.pyc$")
 NEVER_TAKEN = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py", "__init__.py", "__main__.py"}
 MAX_MODULE_BYTES = 1 << 20
 TESTS_KEEP_LOCAL = frozenset(
@@ -56,6 +61,21 @@ def is_task_module(path: Path) -> bool:
         and not path.is_symlink()
         and path.stat().st_size <= MAX_MODULE_BYTES
     )
+
+
+def compiled_modules(folder: Path, refused: set[str]) -> list[Path]:
+    """The compiled modules (``module.pyc``, no source) of a reference day folder, but for names in ``refused``."""
+    return [
+        path
+        for path in (sorted(folder.iterdir()) if folder.is_dir() else [])
+        if COMPILED_MODULE_NAME.match(path.name)
+        and path.stem not in refused
+        and f"{path.stem}.py" not in NEVER_TAKEN
+        and not path.stem.startswith("test_")
+        and path.is_file()
+        and not path.is_symlink()
+        and path.stat().st_size <= MAX_MODULE_BYTES
+    ]
 
 
 def day_modules(folder: Path) -> tuple[list[Path], list[str]]:
@@ -122,11 +142,20 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
     student_dirs: list[str] = []
     ignored: list[str] = []
     student_days = sorted(d for d in composition.day_dirs if d in graded_days)
+    graded_names = {  # a graded day's module names: never taken from a reference folder
+        path.name.split(".")[0]
+        for number in student_days
+        for folder in (composition.day_dirs[number], root / "solutions" / f"day{number}")
+        for path in (folder.iterdir() if folder.is_dir() else [])
+    }
     for number, folder in sorted(composition.day_dirs.items()):
         graded = number in graded_days
         destination = engine / ("days" if graded else "solutions") / f"day{number}"
         destination.mkdir(parents=True)
         taken, left_out = day_modules(folder)
+        if not graded:
+            taken = [path for path in taken if path.stem not in graded_names]
+            taken += compiled_modules(folder, graded_names)
         for path in taken:
             shutil.copy2(path, destination / path.name)
             module_names.add(path.stem)
