@@ -126,7 +126,7 @@ def _items(function: ast.FunctionDef, names: dict[str, ast.expr], path: Path) ->
 def _sentence(function: ast.FunctionDef) -> str:
     doc = ast.get_docstring(function) or ""
     first = doc.strip().split("\n", 1)[0].strip()
-    return first or function.name
+    return first or f"`{function.name}`"
 
 
 def read_tests(path: Path, day: int) -> list[GradedTest]:
