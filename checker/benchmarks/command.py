@@ -147,7 +147,6 @@ def _failed(report: dict[str, Any]) -> list[str]:
 def _unfinished_engine() -> str:
     """Why the composed engine cannot open, put and get (a task still a stub), or ``""``."""
     from checker.benchmarks.engines import tinylsm_setup
-    from checker.tools.shell.text import reference_hint, unfinished_message
 
     setup = tinylsm_setup()
     if setup.options is None:
@@ -163,7 +162,12 @@ def _unfinished_engine() -> str:
         finally:
             db.close()
     except NotImplementedError as error:
-        return f"{unfinished_message(error)}{reference_hint(error, 'bench --quick')}"
+        day = str(error)[3:4] if str(error).startswith("day") else ""
+        hint = ""
+        if day.isdigit() and (DEFAULT_ROOT / "solutions").is_dir():
+            impl = "solutions" if day == "1" else f"student:1-{int(day) - 1}" if day != "2" else "student:1"
+            hint = f" (to use the reference from day {day} on: TINYLSM_IMPL={impl} python -m checker bench --quick)"
+        return f"unfinished task {error}{hint}"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return ""

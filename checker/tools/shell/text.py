@@ -148,8 +148,8 @@ def unfinished_message(error: NotImplementedError) -> str:
     return f"unfinished task {name}: {rest}" if rest else f"unfinished task {name}"
 
 
-def reference_hint(error: NotImplementedError, command: str = "shell") -> str:
-    """How to try ``command`` with the reference for the unfinished day ("" if not possible)."""
+def reference_hint(error: NotImplementedError) -> str:
+    """How to try the shell with the reference for the unfinished day ("" if not possible)."""
     match = _TASK_MESSAGE.fullmatch(str(error).strip())
     if match is None or not (DEFAULT_ROOT / "solutions").is_dir():
         return ""
@@ -160,7 +160,7 @@ def reference_hint(error: NotImplementedError, command: str = "shell") -> str:
         impl = "student:1"
     else:
         impl = f"student:1-{day - 1}"
-    return f" (to use the reference from day {day} on: TINYLSM_IMPL={impl} python -m checker {command})"
+    return f" (to use the reference from day {day} on: TINYLSM_IMPL={impl} python -m checker shell)"
 
 
 def traceback_text(error: BaseException) -> str:
