@@ -45,6 +45,7 @@ TOOLS = {
         "checker.tools.replay",
         "re-run an operation log on the composed engine and a dict; the first divergence",
     ),
+    "graded": ("checker.instructor.graded", "regenerate the book's lists of what the grader checks (instructors)"),
     "bench": ("checker.benchmarks.command", "benchmark the engine against baselines measured in the same run"),
 }
 """Commands with their own parser: name -> (module with ``main(argv)``, one-line help)."""

@@ -236,3 +236,13 @@ def test_the_real_quick_run(tmp_path: Path) -> None:
     assert report["plan"]["quick"] and report["plan"]["n"] == 20_000
     assert_complete(report)
     assert report["elapsed_seconds"] > 0
+
+
+def test_bench_on_the_untouched_course_stops_with_one_sentence() -> None:
+    """On the stubs, bench --quick names the unfinished task and exits 1, without a traceback."""
+    from tests.helpers import checker
+
+    completed = checker("bench", "--quick", env={"TINYLSM_IMPL": "student"})
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr, completed.stderr[-2000:]
+    assert "the engine cannot run yet: unfinished task" in completed.stderr, completed.stderr

@@ -87,3 +87,27 @@ CODE_BLOCKS = [
 def test_python_blocks_run_against_the_reference(page: Path, code: str, tmp_path: Path) -> None:
     completed = run([sys.executable, "-c", code], env={"TINYLSM_IMPL": "solutions"}, cwd=tmp_path)
     assert completed.returncode == 0, f"{page.name}: a code block failed:\n{code}\n{completed.stderr}"
+
+
+def test_every_task_lists_what_the_grader_checks() -> None:
+    """Each chapter's "What the grader checks" lists and the book's test counts agree with the tests."""
+    from checker.instructor.graded import COMMAND, out_of_date
+
+    stale = [str(path.relative_to(ROOT)) for path in out_of_date(ROOT)]
+    assert not stale, f"the lists of graded tests in {stale} disagree with the tests: run {COMMAND}"
+
+
+@pytest.mark.parametrize("day", available_days(), ids=lambda d: f"day{d.number}")
+def test_the_books_test_counts_match_what_pytest_collects(day) -> None:
+    """The counts read from the test files with ast are the number of tests pytest collects."""
+    from checker.instructor.graded import counts, day_tests
+
+    expected = counts({day.number: day_tests(ROOT, day)})
+    completed = run(
+        [sys.executable, "-m", "pytest", f"days/day{day.number}", "--hidden", "--collect-only", "-q"],
+        env={"TINYLSM_IMPL": "solutions"},
+        cwd=ROOT,
+    )
+    match = re.search(r"(\d+) tests? collected", completed.stdout)
+    assert match, completed.stdout[-2000:]
+    assert int(match[1]) == expected[f"day{day.number}.all"], f"ast counts {expected}, pytest collects {match[1]}"

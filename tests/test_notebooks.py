@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import getpass
 import json
 import os
 import re
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = {"01-levels.ipynb", "02-amplification.ipynb", "03-bloom-filters.ipynb", "04-sst-anatomy.ipynb"}
@@ -82,3 +84,34 @@ def test_notebook_runs_top_to_bottom_on_the_reference(path: Path, tmp_path: Path
     assert images == plots, f"{path.name}: {plots} cells draw a figure, but {images} images came out"
     text = json.dumps([output.get("text", "") for output in outputs])
     assert "Traceback" not in text and "Warning" not in text, f"{path.name} printed a warning or an error: {text}"
+
+
+def test_notebook_04_runs_on_the_untouched_course_with_the_reference_for_unfinished_days(tmp_path: Path) -> None:
+    """On the stubs, the notebook says which days it needs and runs them on the reference."""
+    path = ROOT / "notebooks" / "04-sst-anatomy.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TINYLSM_")}
+    client = NotebookClient(
+        notebook, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute(env=environment)
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    first = outputs[0].get("text", "")
+    assert first.startswith("This notebook needs days 1, 2, 3, 4, 5, 6, 7."), first
+    assert "the reference runs" in first, first
+
+
+def test_a_course_without_a_reference_stops_the_notebook_with_one_sentence(tmp_path: Path) -> None:
+    """With an unfinished day and no solutions/, use_days raises an error IPython shows as one sentence."""
+    stub = tmp_path / "days" / "day2"
+    stub.mkdir(parents=True)
+    (stub / "sstable.py").write_text('raise NotImplementedError("day2.task1: SsTableBuilder")\n')
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom checker.figures.needs import NotebookStop, use_days\n"
+        "try:\n    use_days(1, 2, root=Path(sys.argv[1]))\n"
+        "except NotebookStop as stop:\n    print(stop._render_traceback_())\n"
+    )
+    completed = run([sys.executable, "-c", code, str(tmp_path)])
+    assert completed.returncode == 0, completed.stderr
+    lines = ast.literal_eval(completed.stdout.strip())
+    assert len(lines) == 1 and "Day 2 still has stubs" in lines[0] and "no reference" in lines[0], lines

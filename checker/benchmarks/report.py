@@ -338,7 +338,7 @@ def memory_lines(report: Report) -> list[str]:
         "RSS check",
     ]
     criterion = next(
-        (e["workloads"]["rss"]["criterion"] for e in [report["tinylsm"]] if "rss" in e.get("workloads", {})), ""
+        (e["workloads"]["rss"].get("criterion", "") for e in [report["tinylsm"]] if "rss" in e.get("workloads", {})), ""
     )
     lines = [
         *markdown_table(headers, rows),

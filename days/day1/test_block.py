@@ -23,6 +23,7 @@ FRUIT = [(b"apple", b"red"), (b"banana", b"yellow"), (b"cherry", b"dark red"), (
 
 @pytest.mark.day1_task1
 def test_first_entry_is_accepted_even_when_larger_than_block() -> None:
+    """The first entry of a block is accepted even when it alone is larger than block_size."""
     builder = BlockBuilder(options_for_day(1, block_size=64))
     accepted = builder.add(b"key", b"v" * 500)
     assert accepted, "the first entry of a block must be accepted even if it alone is larger than block_size"
@@ -31,6 +32,7 @@ def test_first_entry_is_accepted_even_when_larger_than_block() -> None:
 
 @pytest.mark.day1_task1
 def test_add_returns_false_when_entry_does_not_fit() -> None:
+    """add returns False when the entry and its offset do not fit in the block."""
     builder = BlockBuilder(options_for_day(1, block_size=64))
     assert builder.add(b"a", b"x" * 20)
     accepted = builder.add(b"b", b"y" * 40)
@@ -42,6 +44,7 @@ def test_add_returns_false_when_entry_does_not_fit() -> None:
 
 @pytest.mark.day1_task1
 def test_built_block_never_exceeds_block_size() -> None:
+    """A built block never encodes to more than block_size bytes, and the size check is not too strict."""
     builder = BlockBuilder(options_for_day(1, block_size=256))
     count = 0
     while builder.add(b"key%05d" % count, b"value"):
@@ -56,6 +59,7 @@ def test_built_block_never_exceeds_block_size() -> None:
 
 @pytest.mark.day1_task1
 def test_new_builder_is_empty_until_an_entry_is_added() -> None:
+    """A new builder is empty until an entry is added."""
     builder = BlockBuilder(options_for_day(1))
     assert builder.is_empty(), "a new builder must be empty"
     builder.add(b"k", b"v")
@@ -64,12 +68,14 @@ def test_new_builder_is_empty_until_an_entry_is_added() -> None:
 
 @pytest.mark.day1_task1
 def test_building_an_empty_block_is_refused() -> None:
+    """Building a block with no entry raises ValueError."""
     with pytest.raises(ValueError):
         BlockBuilder(options_for_day(1)).build()
 
 
 @pytest.mark.day1_task2
 def test_encode_then_decode_keeps_every_entry_in_order() -> None:
+    """decode(encode(block)) gives back every entry, in order."""
     decoded = Block.decode(build(FRUIT).encode())
     got = collect(BlockIterator.create_and_seek_to_first(decoded))
     assert got == FRUIT, f"decode(encode(block)) should give back {show(FRUIT)}, got {show(got)}"
@@ -77,6 +83,7 @@ def test_encode_then_decode_keeps_every_entry_in_order() -> None:
 
 @pytest.mark.day1_task2
 def test_tombstone_and_empty_value_stay_distinct() -> None:
+    """A tombstone (None) and an empty value (b'') survive encoding as themselves."""
     entries = [(b"deleted", None), (b"empty", b"")]
     got = collect(BlockIterator.create_and_seek_to_first(Block.decode(build(entries).encode())))
     assert got == entries, (
@@ -86,12 +93,14 @@ def test_tombstone_and_empty_value_stay_distinct() -> None:
 
 @pytest.mark.day1_task2
 def test_decode_of_garbage_raises_corruption_error() -> None:
+    """Decoding garbage raises CorruptionError."""
     with pytest.raises(CorruptionError):
         Block.decode(b"\xff\xff")
 
 
 @pytest.mark.day1_task2
 def test_a_verified_decode_gives_the_same_entries_and_still_checks_the_count() -> None:
+    """decode(raw, verified=True) gives the same entries and still refuses an impossible count."""
     got = collect(BlockIterator.create_and_seek_to_first(Block.decode(build(FRUIT).encode(), verified=True)))
     assert got == FRUIT, f"decode(raw, verified=True) should give back {show(FRUIT)}, got {show(got)}"
     with pytest.raises(CorruptionError):
@@ -100,6 +109,7 @@ def test_a_verified_decode_gives_the_same_entries_and_still_checks_the_count() -
 
 @pytest.mark.day1_task3
 def test_iterating_from_first_visits_keys_in_ascending_order() -> None:
+    """Iterating from the first entry visits the keys in ascending order, then is invalid."""
     iterator = BlockIterator.create_and_seek_to_first(build(FRUIT))
     keys = [key for key, _ in collect(iterator)]
     assert keys == [k for k, _ in FRUIT], f"expected keys {show([k for k, _ in FRUIT])}, got {show(keys)}"
@@ -108,6 +118,7 @@ def test_iterating_from_first_visits_keys_in_ascending_order() -> None:
 
 @pytest.mark.day1_task3
 def test_seek_to_existing_key_lands_on_it() -> None:
+    """seek_to_key on a key the block holds lands on it."""
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"cherry")
     assert iterator.is_valid(), "seek_to_key(b'cherry') in a block that holds b'cherry' must be valid"
     assert (iterator.key(), iterator.value()) == (b"cherry", b"dark red"), (
@@ -118,6 +129,7 @@ def test_seek_to_existing_key_lands_on_it() -> None:
 
 @pytest.mark.day1_task3
 def test_seek_to_key_between_entries_lands_on_next_key() -> None:
+    """seek_to_key between two keys lands on the next key."""
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"blueberry")
     assert iterator.is_valid() and iterator.key() == b"cherry", (
         "seek_to_key(b'blueberry') should land on the first key >= it, b'cherry'; "
@@ -127,18 +139,21 @@ def test_seek_to_key_between_entries_lands_on_next_key() -> None:
 
 @pytest.mark.day1_task3
 def test_seek_before_first_key_lands_on_first_key() -> None:
+    """seek_to_key before the first key lands on the first key."""
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"a")
     assert iterator.is_valid() and iterator.key() == b"apple", "seek_to_key(b'a') should land on b'apple'"
 
 
 @pytest.mark.day1_task3
 def test_seek_past_last_key_makes_iterator_invalid() -> None:
+    """seek_to_key past the last key leaves the iterator invalid."""
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"zucchini")
     assert not iterator.is_valid(), "seek_to_key past the last key must leave the iterator invalid"
 
 
 @pytest.mark.day1_task3
 def test_seek_to_first_after_the_end_starts_over() -> None:
+    """seek_to_first after the end starts over at the first key."""
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"zucchini")
     iterator.seek_to_first()
     assert iterator.is_valid() and iterator.key() == b"apple", "seek_to_first must return to b'apple'"

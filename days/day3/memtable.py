@@ -37,7 +37,10 @@ class MemTable:
     """
 
     def __init__(self, memtable_id: int, options: LsmStorageOptions) -> None:
-        """An empty memtable; ``memtable_id`` orders memtables (a larger id is newer)."""
+        """An empty memtable; ``memtable_id`` orders memtables (a larger id is newer).
+
+        The id is kept as the public attribute ``id``: ``MemTable(7, options).id == 7``.
+        """
         raise NotImplementedError("day3.task1: MemTable.__init__ — see book: Day 3, Task 1")
 
     def put(self, key: bytes, value: bytes | None) -> None:

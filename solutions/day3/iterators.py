@@ -1,7 +1,8 @@
 """Day 3: iterators that combine other iterators into one sorted stream of entries.
 
-* ``MergeIterator`` merges any number of iterators of one kind (the memtables, or
-  the L0 SSTables). When several hold a key, the one earliest in the list wins:
+* ``MergeIterator`` merges any number of iterators, of any mix of kinds (the engine
+  gives it one kind at a time: the memtables, or the L0 SSTables; a test may nest
+  merges or mix memtables and tables). When several hold a key, the one earliest in the list wins:
   callers put the newest data first.
 * ``TwoMergeIterator`` merges two iterators of possibly different kinds (memtables
   over SSTables); on a key that both hold, the first one wins.

@@ -44,7 +44,10 @@ class MemTable:
     """
 
     def __init__(self, memtable_id: int, options: LsmStorageOptions) -> None:
-        """An empty memtable; ``memtable_id`` orders memtables (a larger id is newer)."""
+        """An empty memtable; ``memtable_id`` orders memtables (a larger id is newer).
+
+        The id is kept as the public attribute ``id``: ``MemTable(7, options).id == 7``.
+        """
         # BEGIN SOLUTION day3.task1
         self.id = memtable_id
         self.options = options
