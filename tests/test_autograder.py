@@ -41,7 +41,7 @@ def at_import(code: str) -> str:
 def grade(submission: Path, tmp_path: Path, *extra: str) -> tuple[int, dict]:
     report = tmp_path / "report.json"
     completed = checker(
-        "--submission", str(submission), "--day", "1", "--json", str(report), "--test-timeout", "10", *extra
+        "--submission", str(submission), "--day", "1", "--json", str(report), "--test-timeout", "60", *extra
     )
     assert report.exists(), f"no report was written:\n{completed.stdout[-2000:]}\n{completed.stderr[-2000:]}"
     return completed.returncode, json.loads(report.read_text())
@@ -80,7 +80,7 @@ def test_a_helper_module_added_by_the_student_is_kept(tmp_path: Path) -> None:
 
 def test_an_endless_loop_times_out_the_tests_that_reach_it(tmp_path: Path) -> None:
     submission = make_submission(tmp_path, hostile("        while True:\n            pass\n"))
-    status, report = grade(submission, tmp_path, "--day-time-limit", "40")
+    status, report = grade(submission, tmp_path, "--test-timeout", "10", "--day-time-limit", "40")
     labels = set(outcomes(report).values())
     assert status == 1 and "timeout" in labels and "passed" in labels, labels
     assert "passed" not in {o for n, o in outcomes(report).items() if "iterating" in n}

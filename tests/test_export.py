@@ -208,7 +208,7 @@ def test_instructor_commands_refuse_plainly_in_a_release(release: Path, command:
     assert re.search(r"student release|does not have", completed.stderr), completed.stderr
 
 
-@pytest.mark.parametrize("tool", sorted(set(TOOLS) - {"export", "grade-many", "similarity", "coverage"}))
+@pytest.mark.parametrize("tool", sorted(set(TOOLS) - {"export", "grade-many", "similarity", "coverage", "graded"}))
 def test_student_tools_start_in_a_release(release: Path, tool: str) -> None:
     completed = in_release(release, "-m", "checker", tool, "--help")
     assert completed.returncode == 0, completed.stdout + completed.stderr
