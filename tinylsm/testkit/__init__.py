@@ -72,14 +72,16 @@ class ListIterator:
 
 
 def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
-    """Every remaining ``(key, value)`` of a ``StorageIterator``, advancing it to the end.
+    """Every remaining ``(key, value)`` of a ``StorageIterator`` or of a scan, advancing it to the end.
 
     An iterator of the engine process (when the checker grades) is read there, in
-    one request, instead of four requests an entry.
+    one request, instead of one to four requests an entry.
     """
     read_remotely = getattr(type(iterator), "collect_remotely", None)
     if read_remotely is not None:
         return read_remotely(iterator)
+    if not hasattr(iterator, "is_valid"):
+        return list(iterator)
     entries = []
     while iterator.is_valid():
         entries.append((iterator.key(), iterator.value()))

@@ -294,28 +294,36 @@ class Endpoint:
                 pass
             if self.gone:
                 return ("gone", lane, 0, None)
-            if deadline is None and self._read_lock.acquire(blocking=False):
+            wait = FOLLOWER_WAIT if deadline is None else max(0.0, min(FOLLOWER_WAIT, deadline - time.monotonic()))
+            if self._read_lock.acquire(blocking=False):
                 try:
                     try:
                         return inbox.get_nowait()  # handed over while we took the lock
                     except queue.Empty:
                         pass
-                    message = self._read_one()
+                    message = self._read_one() if deadline is None or self._readable(wait) else None
                 finally:
                     self._read_lock.release()
-                if message is None:
+                if message is not None:
+                    if message[0] != "release" and message[1] == lane:
+                        return message
+                    self._route(message)
                     continue
-                if message[0] != "release" and message[1] == lane:
-                    return message
-                self._route(message)
-                continue
-            # another thread reads (or a deadline applies): wait for what it hands over
-            wait = FOLLOWER_WAIT if deadline is None else max(0.0, min(FOLLOWER_WAIT, deadline - time.monotonic()))
-            try:
-                return inbox.get(timeout=wait)
-            except queue.Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError("no answer in time") from None
+            else:
+                # another thread reads: wait for what it hands over
+                try:
+                    return inbox.get(timeout=wait)
+                except queue.Empty:
+                    pass
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("no answer in time")
+
+    def _readable(self, wait: float) -> bool:
+        """Whether a message arrives within ``wait`` seconds (read lock held)."""
+        try:
+            return bool(select.select([self._sock], [], [], wait)[0])
+        except (OSError, ValueError):
+            return True  # reading tells what went wrong
 
     def _background_reader(self) -> None:
         """Read whenever the socket has data and no waiting thread is reading it."""

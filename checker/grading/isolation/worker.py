@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import itertools
 import json
 import os
 import pickle
@@ -337,7 +338,15 @@ def _is_valid(iterator: Any) -> bool:
 
 
 def _collect(iterator: Any, limit: int) -> list:
-    """Every entry of a storage iterator, read here in one request (``testkit.collect``)."""
+    """Every entry of a storage iterator, or every item of a Python iterator, read here in one request.
+
+    See ``testkit.collect``.
+    """
+    if not hasattr(iterator, "is_valid"):
+        items = list(itertools.islice(iterator, limit + 1))
+        if len(items) > limit:
+            raise AssertionError(f"the iterator yielded more than {limit} items (does it ever end?)")
+        return items
     entries = []
     while _is_valid(iterator):
         if len(entries) >= limit:
