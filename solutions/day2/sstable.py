@@ -165,11 +165,7 @@ class SsTableBuilder:
         A key out of order raises ``ValueError``.
         """
         # BEGIN SOLUTION day2.task1
-        if not self._builder.add(key, value):
-            # The block is full. Check the order here too: a block builder may test
-            # its size before the key order, and a new block cannot see the old keys.
-            if key <= self._block_last_key:
-                raise ValueError(f"keys must be added in ascending order: {key!r} after {self._block_last_key!r}")
+        if not self._builder.add(key, value):  # full: it checked the key order first
             self._finish_block()
             self._builder = BlockBuilder(self._options)
             self._builder.add(key, value)
@@ -226,9 +222,7 @@ class SsTableBuilder:
 
     # BEGIN SOLUTION
     def _finish_block(self) -> None:
-        """Encode the open block into the file's bytes and note where it lies."""
-        if self._builder.is_empty():
-            return
+        """Encode the open block (never empty: ``add`` and ``build`` see to it) and note where it lies."""
         encoded = self._builder.build().encode()
         self._metas.append(BlockMeta(self._data_size, len(encoded), self._block_first_key, self._block_last_key))
         self._parts.append(encoded)

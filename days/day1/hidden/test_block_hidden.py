@@ -66,13 +66,17 @@ def test_key_longer_than_the_limit_is_refused() -> None:
 
 @pytest.mark.day1_task1
 def test_keys_added_out_of_order_are_refused() -> None:
-    """A block accepted a key smaller than (or equal to) the key before it."""
+    """A block accepted a key smaller than (or equal to) the key before it, or called it full instead of refusing it."""
     builder = BlockBuilder(options_for_day(1))
     builder.add(b"m", b"1")
     with pytest.raises(ValueError):
         builder.add(b"c", b"2")
     with pytest.raises(ValueError):
         builder.add(b"m", b"3")
+    full = BlockBuilder(options_for_day(1, block_size=32))
+    assert full.add(b"m", b"x" * 10)
+    with pytest.raises(ValueError):
+        full.add(b"c", b"y" * 64)  # too large to fit as well: the key order is checked all the same
 
 
 @pytest.mark.day1_task1
