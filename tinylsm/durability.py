@@ -59,7 +59,12 @@ class Durability(Protocol):
         ...
 
     def close(self) -> None:
-        """Release files; later calls are not allowed."""
+        """Make what was logged durable and release the files.
+
+        A second ``close`` does nothing. After it, ``sync`` does nothing (the close
+        synced everything), and a call that would log or record something raises
+        ``LsmError``: a call that races the close must fail, never be lost quietly.
+        """
         ...
 
 

@@ -120,5 +120,8 @@ class Recovery:
         raise NotImplementedError("day6.task3: Recovery.compacted — see book: Day 6, Task 3")
 
     def close(self) -> None:
-        """Sync and close the WAL and the manifest."""
+        """Sync and close the WAL and the manifest; a second call does nothing.
+
+        Afterwards ``sync`` does nothing and ``log`` or a call that records raises ``LsmError``.
+        """
         raise NotImplementedError("day6.task3: Recovery.close — see book: Day 6, Task 3")

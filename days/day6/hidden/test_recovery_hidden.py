@@ -546,6 +546,34 @@ def test_recovered_memtables_keep_newest_first(open_db: OpenDb, tmp_path: Path) 
 
 
 @pytest.mark.day6_task3
+@pytest.mark.parametrize("enable_wal", [True, False], ids=["wal", "manifest-only"])
+def test_after_close_the_durability_layer_refuses_writes_and_records(
+    open_db: OpenDb, tmp_path: Path, enable_wal: bool
+) -> None:
+    """After close, a write or a record reached the durability layer without an LsmError (it would be lost quietly)."""
+    db = open_db(enable_wal=enable_wal)
+    db.put(b"kept", b"1")
+    memtable_id = db.state.memtable.id
+    db.close()
+    durability = db.durability
+    durability.close()  # a second close does nothing
+    durability.sync()  # the close synced everything: nothing left to do
+    late_calls = {
+        "log": lambda: durability.log(memtable_id, [(b"late", b"2")]),
+        "memtable_frozen": lambda: durability.memtable_frozen(memtable_id, memtable_id + 1),
+        "memtable_flushed": lambda: durability.memtable_flushed(memtable_id, memtable_id + 1),
+    }
+    for name, call in late_calls.items():
+        try:
+            call()
+        except LsmError:
+            continue
+        pytest.fail(f"expected LsmError from {name}() after close(), but it returned normally")
+    reopened = open_db(enable_wal=enable_wal)
+    assert dict(reopened.scan()) == {b"kept": b"1"}, "calls made after close changed the database"
+
+
+@pytest.mark.day6_task3
 def test_sync_puts_every_logged_write_in_the_wal_file(open_db: OpenDb, tmp_path: Path) -> None:
     """After sync() returned, the active WAL file did not hold every write made before it."""
     db = open_db(target_sst_size=1 << 20)
