@@ -148,6 +148,8 @@ def test_a_mix_with_the_reference_is_refused_in_a_release_without_one(bare_relea
     assert "no solutions/ folder" in completed.stdout + completed.stderr
     assert "Traceback" not in completed.stdout + completed.stderr
     assert "inspect" not in in_release(bare_release, "-m", "checker", "--help").stdout
+    users = [p.name for p in (bare_release / "notebooks").glob("*.ipynb") if "checker.tools.inspect" in p.read_text()]
+    assert not users, f"notebooks that import the inspector it does not ship: {users}"
 
 
 def test_only_day_4_copied_in_passes_on_the_compiled_reference(release: Path, tmp_path: Path) -> None:
@@ -366,3 +368,22 @@ def test_the_engine_of_a_graded_day_never_holds_its_reference(release: Path, tmp
     engine_files = {p.relative_to(trees.engine).as_posix() for p in trees.engine.rglob("*") if p.is_file()}
     assert "solutions/day3/memtable.pyc" in engine_files, sorted(engine_files)
     assert not [name for name in engine_files if name.startswith("solutions/day4") or name.endswith("engine.pyc")]
+
+
+def test_the_failure_shown_in_the_setup_chapter_is_what_a_student_copy_prints(release: Path, tmp_path: Path) -> None:
+    """book/src/setup.md's "Reading a failure": both outputs, as the checker prints them for that bug."""
+    course = shutil.copytree(release, tmp_path / "tombstone-bug")
+    buggy = REFERENCE_DAY1.read_text().replace(
+        "self._value = None if kind == KIND_TOMBSTONE else self._data[start : start + value_len]",
+        "self._value = self._data[start : start + value_len]",
+    )
+    assert buggy != REFERENCE_DAY1.read_text(), "the bug of the example no longer applies to the reference"
+    (course / "days" / "day1" / "block.py").write_text(buggy)
+    chapter = (ROOT / "book" / "src" / "setup.md").read_text()
+    section = chapter[chapter.index("## Reading a failure") :]
+    shown = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)[:2]
+    assert len(shown) == 2, "the section shows the default and the -v output"
+    timing = re.compile(r"\(\d+\.\d s,")
+    for flags, expected in zip(([], ["-v"]), shown, strict=True):
+        printed = in_release(course, "-m", "checker", "--day", "1", *flags).stdout
+        assert timing.sub("(T s,", expected) in timing.sub("(T s,", printed), printed

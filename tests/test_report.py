@@ -57,7 +57,7 @@ def test_a_started_day_has_a_line_per_task_with_its_first_failing_property() -> 
     assert lines[1].startswith("    ✓ Task 1 · Block builder: 10.0/10.0"), lines[1]
     assert "test_secret_name went wrong (hidden)" in lines[2], lines[2]
     assert "see book/src/day1-block.md#task-2-encode-and-decode" in lines[2], lines[2]
-    assert "test_x (visible)" in lines[3], lines[3]
+    assert "test_x went wrong [test_x] (visible)" in lines[3], lines[3]
 
 
 def test_verbose_lists_every_failure_with_its_message() -> None:

@@ -16,5 +16,6 @@ class CorruptionError(LsmError):
     """Bytes read back are not what the engine wrote: damaged, truncated or foreign.
 
     The message names the file (and the offset or block, where known) so that the
-    damage can be found with ``python -m checker inspect FILE``.
+    damage can be found with ``python -m checker inspect FILE`` (where the course
+    ships the inspector).
     """

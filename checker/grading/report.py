@@ -150,10 +150,12 @@ def task_summaries(report: DayReport, day: Day) -> list[TaskSummary]:
 
 
 def failure_label(test: TestResult) -> str:
-    """How a failing test is named: a hidden test by its property, a visible one by its name."""
-    if test.visibility == "hidden" and test.property:
+    """How a failing test is named: by the property it checks, and a visible one also by its name (to run it)."""
+    if not test.property:
+        return test.name
+    if test.visibility == "hidden":
         return test.property
-    return test.name
+    return f"{test.property} [{test.name}]"
 
 
 def test_command(day: Day, impl: str, task: str) -> str:

@@ -36,6 +36,8 @@ from pathlib import Path
 
 KINDS = ("bytecode", "source", "none")
 INSPECTOR = Path("checker") / "tools" / "inspect"
+USES_INSPECTOR = (Path("notebooks") / "04-sst-anatomy.ipynb",)
+"""What leaves the release with the inspector: it would stop at its first import."""
 INSPECTOR_DAYS = frozenset({1, 2, 6, 7})
 """The days whose file formats the inspector decodes."""
 REFERENCE_FILE = Path("solutions") / "reference.toml"
@@ -138,6 +140,8 @@ def ship_inspector(release: Path, reference: Reference) -> None:
     form = reference.inspector()
     if form == "none":
         shutil.rmtree(folder, ignore_errors=True)
+        for path in USES_INSPECTOR:
+            (release / path).unlink(missing_ok=True)
     elif form == "bytecode":
         for module in sorted(folder.rglob("*.py")):
             shown_as = module.relative_to(release).as_posix()
@@ -178,7 +182,7 @@ def describe(reference: Reference, days: list[int]) -> dict[str, str]:
     inspector = {
         "bytecode": "compiled, like the reference",
         "source": "given as source",
-        "none": "not part of this release",
+        "none": "not part of this release (nor the notebook that uses it, `04-sst-anatomy`)",
     }[reference.inspector()]
     tools = f"The inspector (`python -m checker inspect`) is {inspector}.\n"
     return {"python": python, "reference": stuck, "tools": tools}
