@@ -180,6 +180,7 @@ class Compactor:
         self._compaction_lock = threading.Lock()
         self._wake = threading.Condition()
         self._stopping = False
+        self._work_waiting = False
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         # END SOLUTION
@@ -205,6 +206,7 @@ class Compactor:
             self.compact_until_settled()
             return
         with self._wake:
+            self._work_waiting = True
             self._wake.notify()
         if self._backlogged():
             # A write stall: the writer helps until the tree is back in shape, so that
@@ -261,9 +263,10 @@ class Compactor:
         try:
             while True:
                 with self._wake:
-                    if self._stopping:
-                        return
-                    self._wake.wait(BACKGROUND_TICK)
+                    # The flags are checked before waiting, so a notify sent while this
+                    # thread was busy compacting is not lost.
+                    self._wake.wait_for(lambda: self._stopping or self._work_waiting, BACKGROUND_TICK)
+                    self._work_waiting = False
                     if self._stopping:
                         return
                 while self.engine.flush_next_imm_memtable():

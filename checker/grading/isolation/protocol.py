@@ -87,11 +87,12 @@ class Endpoint:
     ``serve(op, args)`` runs a request of the other side and returns its result (or
     raises); ``encode(message)`` and ``decode(data)`` turn messages into bytes and back.
 
-    Reading is leader/follower: a thread that waits for a message reads the socket
-    itself when no other thread does, and hands on what belongs to other lanes. A
-    call from one thread therefore costs one round trip and no thread switch; a
-    background thread reads when nobody else does (a callback from a thread the
-    other side started while this side is busy with something else).
+    Reading is leader/follower: a thread that waits for a message (an answer, or a
+    lane's next request) reads the socket itself when no other thread does, and
+    hands on what belongs to other lanes. A call from one thread therefore costs one
+    round trip and no thread switch on either side; a background thread reads when
+    nobody else does (a callback from a thread the other side started while this
+    side is busy with something else).
     """
 
     def __init__(

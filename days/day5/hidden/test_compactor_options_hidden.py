@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import threading
 from collections.abc import Iterator
@@ -131,3 +132,15 @@ def test_close_reports_a_failed_background_compaction(tmp_path: Path, opened: li
     assert failing.failed.wait(10), "with L0 at its trigger, the background thread never started a compaction"
     with pytest.raises(LsmError):
         db.close()
+
+
+@pytest.mark.day5_task5
+def test_compaction_that_does_not_settle_raises_lsm_error(
+    tmp_path: Path, opened: list[LsmStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compact_until_settled ran past MAX_COMPACTIONS_PER_SETTLE tasks in a row without raising LsmError."""
+    monkeypatch.setattr(importlib.import_module("tinylsm.compaction"), "MAX_COMPACTIONS_PER_SETTLE", 1)
+    db = open_db(tmp_path, opened, compaction=LEVELED, background_work=False)
+    with pytest.raises(LsmError):  # the first compaction is already one task too many
+        for n in range(2000):
+            db.put(b"key%04d" % n, b"value-%d" % n)
