@@ -87,12 +87,11 @@ class Endpoint:
     ``serve(op, args)`` runs a request of the other side and returns its result (or
     raises); ``encode(message)`` and ``decode(data)`` turn messages into bytes and back.
 
-    Reading is leader/follower: a thread that waits for a message (an answer, or a
-    lane's next request) reads the socket itself when no other thread does, and
-    hands on what belongs to other lanes. A call from one thread therefore costs one
-    round trip and no thread switch on either side; a background thread reads when
-    nobody else does (a callback from a thread the other side started while this
-    side is busy with something else).
+    Reading is leader/follower: a thread that waits for a message reads the socket
+    itself when no other thread does, and hands on what belongs to other lanes. A
+    call from one thread therefore costs one round trip and no thread switch; a
+    background thread reads when nobody else does (a callback from a thread the
+    other side started while this side is busy with something else).
     """
 
     def __init__(
@@ -295,36 +294,28 @@ class Endpoint:
                 pass
             if self.gone:
                 return ("gone", lane, 0, None)
-            wait = FOLLOWER_WAIT if deadline is None else max(0.0, min(FOLLOWER_WAIT, deadline - time.monotonic()))
-            if self._read_lock.acquire(blocking=False):
+            if deadline is None and self._read_lock.acquire(blocking=False):
                 try:
                     try:
                         return inbox.get_nowait()  # handed over while we took the lock
                     except queue.Empty:
                         pass
-                    message = self._read_one() if deadline is None or self._readable(wait) else None
+                    message = self._read_one()
                 finally:
                     self._read_lock.release()
-                if message is not None:
-                    if message[0] != "release" and message[1] == lane:
-                        return message
-                    self._route(message)
+                if message is None:
                     continue
-            else:
-                # another thread reads: wait for what it hands over
-                try:
-                    return inbox.get(timeout=wait)
-                except queue.Empty:
-                    pass
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError("no answer in time")
-
-    def _readable(self, wait: float) -> bool:
-        """Whether a message arrives within ``wait`` seconds (read lock held)."""
-        try:
-            return bool(select.select([self._sock], [], [], wait)[0])
-        except (OSError, ValueError):
-            return True  # reading tells what went wrong
+                if message[0] != "release" and message[1] == lane:
+                    return message
+                self._route(message)
+                continue
+            # another thread reads (or a deadline applies): wait for what it hands over
+            wait = FOLLOWER_WAIT if deadline is None else max(0.0, min(FOLLOWER_WAIT, deadline - time.monotonic()))
+            try:
+                return inbox.get(timeout=wait)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError("no answer in time") from None
 
     def _background_reader(self) -> None:
         """Read whenever the socket has data and no waiting thread is reading it."""
