@@ -31,6 +31,7 @@ def one_entry_block(key: bytes, value: bytes) -> Block:
 
 @pytest.mark.day2_task4
 def test_second_read_of_a_block_is_a_cache_hit(tmp_path: Path) -> None:
+    """A second read_block_cached of a block is a cache hit: one disk read, one miss and one hit counted."""
     cache = BlockCache(1 << 20)
     table = build_table(tmp_path, cache)
     assert table.counters is cache.counters, "a table given a block cache must count into cache.counters"
@@ -47,6 +48,7 @@ def test_second_read_of_a_block_is_a_cache_hit(tmp_path: Path) -> None:
 
 @pytest.mark.day2_task4
 def test_get_or_load_calls_load_only_on_a_miss() -> None:
+    """get_or_load calls load only on a miss and returns the cached block on every hit."""
     cache = BlockCache(1 << 20)
     block = one_entry_block(b"key", b"value")
     calls = []
@@ -65,6 +67,7 @@ def test_get_or_load_calls_load_only_on_a_miss() -> None:
 
 @pytest.mark.day2_task4
 def test_scanning_a_table_twice_reads_each_block_from_disk_once(tmp_path: Path) -> None:
+    """Scanning a table twice through a large enough block cache reads each of its blocks from disk once."""
     cache = BlockCache(1 << 20)
     table = build_table(tmp_path, cache)
     for _ in range(2):

@@ -34,6 +34,7 @@ def reopen(table: SsTable) -> SsTable:
 
 @pytest.mark.day2_task1
 def test_builder_cuts_a_new_block_when_the_current_one_is_full(tmp_path: Path) -> None:
+    """SsTableBuilder starts a new block when the current one is full, and no block exceeds block_size."""
     table = build_table(tmp_path)
     sizes = [meta.size for meta in table.block_meta]
     assert len(sizes) == 4, (
@@ -44,6 +45,7 @@ def test_builder_cuts_a_new_block_when_the_current_one_is_full(tmp_path: Path) -
 
 @pytest.mark.day2_task1
 def test_block_meta_records_the_first_and_last_key_of_each_block(tmp_path: Path) -> None:
+    """The block meta records the first and the last key of each block, in order."""
     table = build_table(tmp_path)
     got = [(meta.first_key, meta.last_key) for meta in table.block_meta]
     want = [(ENTRIES[5 * i][0], ENTRIES[5 * i + 4][0]) for i in range(4)]
@@ -52,6 +54,7 @@ def test_block_meta_records_the_first_and_last_key_of_each_block(tmp_path: Path)
 
 @pytest.mark.day2_task1
 def test_table_first_and_last_key_come_from_its_first_and_last_block(tmp_path: Path) -> None:
+    """A table's first_key is its first block's first key, and its last_key its last block's last key."""
     table = build_table(tmp_path)
     got = (table.first_key, table.last_key)
     assert got == (b"k000", b"k190"), (
@@ -62,6 +65,7 @@ def test_table_first_and_last_key_come_from_its_first_and_last_block(tmp_path: P
 
 @pytest.mark.day2_task1
 def test_estimated_size_grows_as_entries_are_added(tmp_path: Path) -> None:
+    """estimated_size grows as entries are added (is_empty until the first), and the file is no smaller than it."""
     builder = SsTableBuilder(options_for_day(2, block_size=BLOCK_SIZE))
     assert builder.is_empty(), "a new builder must be empty"
     sizes = []
@@ -79,12 +83,14 @@ def test_estimated_size_grows_as_entries_are_added(tmp_path: Path) -> None:
 
 @pytest.mark.day2_task1
 def test_building_an_empty_table_is_refused(tmp_path: Path) -> None:
+    """Building an SST with no entry raises ValueError."""
     with pytest.raises(ValueError):
         SsTableBuilder(options_for_day(2)).build(1, sst_path(tmp_path, 1), None)
 
 
 @pytest.mark.day2_task2
 def test_open_reads_back_the_block_index_the_builder_wrote(tmp_path: Path) -> None:
+    """SsTable.open reads back the block meta, key range and number of blocks that the builder wrote."""
     built = build_table(tmp_path)
     written = list(built.block_meta)
     table = reopen(built)
@@ -97,6 +103,7 @@ def test_open_reads_back_the_block_index_the_builder_wrote(tmp_path: Path) -> No
 
 @pytest.mark.day2_task2
 def test_open_reads_no_data_block(tmp_path: Path) -> None:
+    """SsTable.open reads no data block, and each read_block call counts one block read."""
     table = reopen(build_table(tmp_path))
     assert table.counters.blocks_read == 0, (
         f"open must read only the footer, meta and filter; counters.blocks_read is {table.counters.blocks_read}"
@@ -109,6 +116,7 @@ def test_open_reads_no_data_block(tmp_path: Path) -> None:
 
 @pytest.mark.day2_task2
 def test_read_block_returns_the_entries_of_that_block(tmp_path: Path) -> None:
+    """read_block(i) of a reopened table returns the entries of block i."""
     from tinylsm.block import BlockIterator
 
     table = reopen(build_table(tmp_path))
@@ -118,6 +126,7 @@ def test_read_block_returns_the_entries_of_that_block(tmp_path: Path) -> None:
 
 @pytest.mark.day2_task2
 def test_find_block_idx_picks_the_first_block_whose_last_key_is_at_or_after_key(tmp_path: Path) -> None:
+    """find_block_idx returns the first block whose last key is >= the key, or num_blocks() past the end."""
     table = build_table(tmp_path)
     cases = [(b"a", 0), (b"k000", 0), (b"k020", 0), (b"k040", 0), (b"k045", 1), (b"k050", 1), (b"k190", 3), (b"z", 4)]
     for key, expected in cases:
@@ -129,6 +138,7 @@ def test_find_block_idx_picks_the_first_block_whose_last_key_is_at_or_after_key(
 
 @pytest.mark.day2_task2
 def test_open_of_a_file_that_is_not_an_sst_raises_corruption_error(tmp_path: Path) -> None:
+    """SsTable.open of a file that is not an SST raises CorruptionError naming the file."""
     path = sst_path(tmp_path, 7)
     path.write_bytes(b"this is not an SST, just some text that is long enough to hold a footer\n")
     with pytest.raises(CorruptionError) as caught:
@@ -138,6 +148,7 @@ def test_open_of_a_file_that_is_not_an_sst_raises_corruption_error(tmp_path: Pat
 
 @pytest.mark.day2_task3
 def test_iterating_from_first_crosses_every_block_in_order(tmp_path: Path) -> None:
+    """Iterating an SST from its first entry crosses every block in key order, then is invalid."""
     iterator = SsTableIterator.create_and_seek_to_first(reopen(build_table(tmp_path)))
     got = collect(iterator)
     assert got == ENTRIES, f"iterating the 4-block table should give {show(ENTRIES)}, got {show(got)}"
@@ -146,6 +157,7 @@ def test_iterating_from_first_crosses_every_block_in_order(tmp_path: Path) -> No
 
 @pytest.mark.day2_task3
 def test_seek_to_key_between_blocks_lands_on_next_blocks_first_key(tmp_path: Path) -> None:
+    """seek_to_key between two blocks lands on the next block's first key, and next goes on from there."""
     iterator = SsTableIterator.create_and_seek_to_key(build_table(tmp_path), b"k045")
     got = iterator.key() if iterator.is_valid() else "an invalid iterator"
     assert got == b"k050", (
@@ -158,6 +170,7 @@ def test_seek_to_key_between_blocks_lands_on_next_blocks_first_key(tmp_path: Pat
 
 @pytest.mark.day2_task3
 def test_seek_to_key_inside_a_block_lands_on_the_first_key_at_or_after_it(tmp_path: Path) -> None:
+    """seek_to_key lands on the first key >= the target: the key itself, the next key, or the table's first key."""
     table = build_table(tmp_path)
     for target, want in [(b"k120", b"k120"), (b"k121", b"k130"), (b"a", b"k000")]:
         iterator = SsTableIterator.create_and_seek_to_key(table, target)
@@ -167,5 +180,6 @@ def test_seek_to_key_inside_a_block_lands_on_the_first_key_at_or_after_it(tmp_pa
 
 @pytest.mark.day2_task3
 def test_seek_past_the_last_key_is_invalid(tmp_path: Path) -> None:
+    """seek_to_key past the table's last key leaves the iterator invalid."""
     iterator = SsTableIterator.create_and_seek_to_key(build_table(tmp_path), b"k191")
     assert not iterator.is_valid(), "seek_to_key after the table's last key must leave the iterator invalid"

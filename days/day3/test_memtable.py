@@ -32,6 +32,7 @@ FRUIT = [(b"apple", b"red"), (b"banana", None), (b"cherry", b"dark red"), (b"gra
 
 @pytest.mark.day3_task1
 def test_new_memtable_is_empty_and_keeps_its_id() -> None:
+    """A new MemTable keeps its id and is empty (len 0) until a put adds an entry."""
     memtable = MemTable(7, options_for_day(3))
     assert memtable.id == 7, f"MemTable(7, ...).id should be 7, got {memtable.id!r}"
     assert memtable.is_empty() and len(memtable) == 0, "a new memtable must be empty, with len() == 0"
@@ -41,6 +42,7 @@ def test_new_memtable_is_empty_and_keeps_its_id() -> None:
 
 @pytest.mark.day3_task1
 def test_get_returns_the_latest_value_written() -> None:
+    """get returns the latest value put for a key, and an overwrite adds no entry."""
     memtable = memtable_of([(b"k", b"first"), (b"k", b"second")])
     got = memtable.get(b"k")
     assert got == b"second", f"after put(b'k', b'first') then put(b'k', b'second'), expected b'second', got {got!r}"
@@ -49,6 +51,7 @@ def test_get_returns_the_latest_value_written() -> None:
 
 @pytest.mark.day3_task1
 def test_tombstone_empty_value_and_absent_are_three_different_answers() -> None:
+    """get tells apart an empty value (b''), a deleted key (None) and a key never written (ABSENT)."""
     memtable = memtable_of([(b"empty", b""), (b"gone", b"old")])
     memtable.delete(b"gone")
     answers = (memtable.get(b"empty"), memtable.get(b"gone"), memtable.get(b"never"))
@@ -59,6 +62,7 @@ def test_tombstone_empty_value_and_absent_are_three_different_answers() -> None:
 
 @pytest.mark.day3_task1
 def test_scan_visits_every_entry_in_ascending_order_with_tombstones() -> None:
+    """scan() without bounds visits every entry in ascending key order, tombstones as None."""
     memtable = memtable_of(list(reversed(FRUIT)))
     got = collect(memtable.scan())
     assert got == FRUIT, (
@@ -68,6 +72,7 @@ def test_scan_visits_every_entry_in_ascending_order_with_tombstones() -> None:
 
 @pytest.mark.day3_task1
 def test_scan_includes_start_and_excludes_stop_by_default() -> None:
+    """scan(start, stop) covers [start, stop) by default: start included, stop excluded."""
     memtable = memtable_of(FRUIT)
     got = [key for key, _ in collect(memtable.scan(b"banana", b"grape"))]
     assert got == [b"banana", b"cherry"], (
@@ -77,12 +82,14 @@ def test_scan_includes_start_and_excludes_stop_by_default() -> None:
 
 @pytest.mark.day3_task1
 def test_scan_with_start_after_stop_is_empty() -> None:
+    """scan with start after stop is an empty range: the iterator is invalid at once."""
     iterator = memtable_of(FRUIT).scan(b"kiwi", b"apple")
     assert not iterator.is_valid(), "scan(b'kiwi', b'apple') is an empty range: the iterator must not be valid"
 
 
 @pytest.mark.day3_task1
 def test_approximate_size_follows_puts_overwrites_and_deletes() -> None:
+    """approximate_size() is the sum of key and value lengths through puts, overwrites and tombstones."""
     memtable = MemTable(0, options_for_day(3))
     steps = [
         ((b"key", b"12345"), 3 + 5),
@@ -98,6 +105,7 @@ def test_approximate_size_follows_puts_overwrites_and_deletes() -> None:
 
 @pytest.mark.day3_task1
 def test_flush_adds_every_entry_in_key_order_including_tombstones() -> None:
+    """flush adds every entry to the builder in ascending key order, tombstones included."""
     builder = RecordingBuilder()
     memtable_of(list(reversed(FRUIT))).flush(builder)
     assert builder.entries == FRUIT, (

@@ -69,6 +69,7 @@ def sst_files(path: Path) -> list[str]:
 
 @pytest.mark.day4_task1
 def test_put_then_get_returns_every_value_across_freezes(open_db: OpenDb) -> None:
+    """get returns the value of every put, also after the memtables holding them have been frozen."""
     db = open_db(target_sst_size=128, num_memtable_limit=NO_FLUSH)
     expected = {b"key%03d" % n: b"value-%d" % n for n in range(60)}
     for key, value in expected.items():
@@ -82,6 +83,7 @@ def test_put_then_get_returns_every_value_across_freezes(open_db: OpenDb) -> Non
 
 @pytest.mark.day4_task1
 def test_empty_value_is_a_value_and_delete_is_not(open_db: OpenDb) -> None:
+    """get returns b'' for a key put with an empty value, and None for a deleted key, even one never written."""
     db = open_db()
     db.put(b"empty", b"")
     db.put(b"gone", b"here")
@@ -94,6 +96,7 @@ def test_empty_value_is_a_value_and_delete_is_not(open_db: OpenDb) -> None:
 
 @pytest.mark.day4_task1
 def test_write_batch_applies_puts_and_deletes_in_order(open_db: OpenDb) -> None:
+    """write_batch applies its puts and deletes in order, so a later operation on a key wins."""
     db = open_db()
     db.put(b"old", b"1")
     db.write_batch([(b"a", b"1"), (b"b", b"2"), (b"a", None), (b"old", None), (b"c", b"3"), (b"b", b"4")])
@@ -104,6 +107,7 @@ def test_write_batch_applies_puts_and_deletes_in_order(open_db: OpenDb) -> None:
 
 @pytest.mark.day4_task1
 def test_wrong_types_raise_type_error_naming_the_argument(open_db: OpenDb) -> None:
+    """put and delete raise TypeError naming the argument (key or value) that is not bytes, and write nothing."""
     db = open_db()
     db.put(b"k", b"v")
     with pytest.raises(TypeError, match="key"):
@@ -117,6 +121,7 @@ def test_wrong_types_raise_type_error_naming_the_argument(open_db: OpenDb) -> No
 
 @pytest.mark.day4_task1
 def test_sizes_over_the_limits_raise_value_error(open_db: OpenDb) -> None:
+    """put raises ValueError for an empty key, a key over 65,535 bytes or a value over 1 MiB, and writes nothing."""
     db = open_db()
     db.put(b"k", b"v")
     with pytest.raises(ValueError, match=r"65,?535|MAX_KEY_SIZE"):
@@ -133,6 +138,7 @@ def test_sizes_over_the_limits_raise_value_error(open_db: OpenDb) -> None:
 
 @pytest.mark.day4_task2
 def test_get_of_a_key_never_written_returns_none(open_db: OpenDb, tmp_path: Path) -> None:
+    """get finds a key held in an SST, and returns None for a key no table holds, inside its range or not."""
     write_sst(tmp_path, 1, [(b"apple", b"red"), (b"cherry", b"dark red")])
     db = open_db()
     assert db.get(b"apple") == b"red", f"get(b'apple') should find the SST's b'red', got {show(db.get(b'apple'))}"
@@ -143,6 +149,7 @@ def test_get_of_a_key_never_written_returns_none(open_db: OpenDb, tmp_path: Path
 
 @pytest.mark.day4_task2
 def test_newest_value_wins_across_memtables_and_ssts(open_db: OpenDb, tmp_path: Path) -> None:
+    """get returns the newest value: the active memtable's over a frozen one's, a frozen one's over an SST's."""
     write_sst(tmp_path, 1, [(b"k", b"in-sst"), (b"other", b"x")])
     db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
     db.put(b"k", b"frozen")
@@ -158,6 +165,7 @@ def test_newest_value_wins_across_memtables_and_ssts(open_db: OpenDb, tmp_path: 
 
 @pytest.mark.day4_task2
 def test_tombstone_in_memtable_hides_older_value_in_sst(open_db: OpenDb, tmp_path: Path) -> None:
+    """A delete in the memtable hides the key's older value in an SST: get returns None."""
     write_sst(tmp_path, 1, [(b"k", b"old")])
     db = open_db()
     db.delete(b"k")
@@ -187,6 +195,7 @@ def open_with_letters(open_db: OpenDb, directory: Path) -> LsmStorage:
 def test_scan_bounds_follow_both_include_flags(
     open_db: OpenDb, tmp_path: Path, include_start: bool, include_stop: bool, want_keys: bytes
 ) -> None:
+    """scan includes or excludes each bound as include_start and include_stop say, for bounds in a memtable."""
     db = open_with_letters(open_db, tmp_path)
     got = list(db.scan(b"b", b"d", include_start=include_start, include_stop=include_stop))
     want = [(bytes([c]), b"v" + bytes([c])) for c in want_keys]
@@ -204,6 +213,7 @@ def test_scan_bounds_follow_both_include_flags(
 def test_scan_bounds_on_keys_held_in_an_sst(
     open_db: OpenDb, tmp_path: Path, include_start: bool, include_stop: bool, want_keys: bytes
 ) -> None:
+    """scan includes or excludes each bound as include_start and include_stop say, for bounds in an SST."""
     db = open_with_letters(open_db, tmp_path)
     got = list(db.scan(b"c", b"e", include_start=include_start, include_stop=include_stop))
     want = [(bytes([c]), b"v" + bytes([c])) for c in want_keys]
@@ -215,6 +225,7 @@ def test_scan_bounds_on_keys_held_in_an_sst(
 
 @pytest.mark.day4_task3
 def test_scan_merges_memtables_and_ssts_and_hides_tombstones(open_db: OpenDb, tmp_path: Path) -> None:
+    """A full scan merges memtables and SSTs in key order, with each key's newest value and no deleted key."""
     db = open_with_letters(open_db, tmp_path)
     db.put(b"a", b"new")  # newer than the SST's a
     db.delete(b"e")  # hides the SST's e
@@ -226,6 +237,7 @@ def test_scan_merges_memtables_and_ssts_and_hides_tombstones(open_db: OpenDb, tm
 
 @pytest.mark.day4_task3
 def test_scan_with_start_after_stop_yields_nothing(open_db: OpenDb, tmp_path: Path) -> None:
+    """scan with start after stop yields nothing, even with both bounds included."""
     db = open_with_letters(open_db, tmp_path)
     got = list(db.scan(b"d", b"b", include_start=True, include_stop=True))
     assert got == [], f"scan(b'd', b'b') has start > stop and must be empty, got {show(got)}"
@@ -236,6 +248,7 @@ def test_scan_with_start_after_stop_yields_nothing(open_db: OpenDb, tmp_path: Pa
 
 @pytest.mark.day4_task4
 def test_force_flush_writes_one_l0_sst(open_db: OpenDb, tmp_path: Path) -> None:
+    """force_flush writes the memtable to one L0 SST file, leaves one empty memtable, and its keys stay readable."""
     db = open_db(target_sst_size=1 << 20)
     for key, value in LETTERS:
         db.put(key, value)
@@ -250,6 +263,7 @@ def test_force_flush_writes_one_l0_sst(open_db: OpenDb, tmp_path: Path) -> None:
 
 @pytest.mark.day4_task4
 def test_writer_at_the_memtable_limit_flushes_instead_of_failing(open_db: OpenDb) -> None:
+    """A write at num_memtable_limit flushes to L0 itself: the limit is never exceeded and no write is lost."""
     db = open_db(target_sst_size=64, num_memtable_limit=2)
     for n in range(80):
         db.put(b"key%03d" % n, b"value%03d" % n)
@@ -263,6 +277,7 @@ def test_writer_at_the_memtable_limit_flushes_instead_of_failing(open_db: OpenDb
 
 @pytest.mark.day4_task4
 def test_any_call_after_close_raises_lsm_error(open_db: OpenDb) -> None:
+    """After close every call raises LsmError, and a second close does nothing."""
     db = open_db()
     db.put(b"k", b"v")
     db.close()
@@ -285,6 +300,7 @@ def test_any_call_after_close_raises_lsm_error(open_db: OpenDb) -> None:
 
 @pytest.mark.day4_task4
 def test_reopen_after_close_keeps_every_write(open_db: OpenDb) -> None:
+    """After close and a reopen, a full scan gives back every write, and no deleted key."""
     expected = {b"key%03d" % n: b"value-%d" % n for n in range(40)}
     db = open_db()
     for key, value in expected.items():
@@ -301,6 +317,7 @@ def test_reopen_after_close_keeps_every_write(open_db: OpenDb) -> None:
 
 @pytest.mark.day4_task4
 def test_with_block_closes_the_database(open_db: OpenDb) -> None:
+    """Leaving a with block closes the database (calls then raise LsmError) and keeps its writes."""
     with open_db() as db:
         db.put(b"k", b"v")
     with pytest.raises(LsmError):

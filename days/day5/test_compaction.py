@@ -104,6 +104,7 @@ def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.day5_task1
 def test_outputs_are_split_at_target_sst_size(tmp_path: Path) -> None:
+    """write_compaction_output cuts SSTs of about target_sst_size that hold every entry once, in key order."""
     entries: Entries = [(b"key%04d" % n, b"value-%04d" % n) for n in range(300)]
     outputs = Writer(tmp_path, block_size=256).write(entries, is_bottom=False, target_sst_size=1024)
     sizes = [t.size for t in outputs]
@@ -119,6 +120,7 @@ def test_outputs_are_split_at_target_sst_size(tmp_path: Path) -> None:
 
 @pytest.mark.day5_task1
 def test_merge_keeps_only_the_newest_version_of_each_key(tmp_path: Path) -> None:
+    """merged_iterator of a leveled task keeps each key's newest version: L0 newest first, then the lower level."""
     tables = {
         3: table(tmp_path, 3, [(b"b", b"b-new"), (b"d", b"d-new")]),  # newest L0 file
         2: table(tmp_path, 2, [(b"a", b"a-mid"), (b"b", b"b-mid")]),
@@ -132,6 +134,7 @@ def test_merge_keeps_only_the_newest_version_of_each_key(tmp_path: Path) -> None
 
 @pytest.mark.day5_task1
 def test_tiered_merge_takes_each_key_from_the_newest_tier(tmp_path: Path) -> None:
+    """merged_iterator of a tiered task takes each key from the newest tier that holds it, tombstones included."""
     tables = {
         5: table(tmp_path, 5, [(b"c", b"c-new")]),
         4: table(tmp_path, 4, [(b"a", b"a-mid"), (b"b", b"b-mid")]),
@@ -147,6 +150,7 @@ def test_tiered_merge_takes_each_key_from_the_newest_tier(tmp_path: Path) -> Non
 
 @pytest.mark.day5_task1
 def test_tombstones_are_kept_above_the_bottom(tmp_path: Path) -> None:
+    """Above the bottom, write_compaction_output keeps tombstones: they may still hide older values below."""
     entries: Entries = [(b"apple", b"1"), (b"banana", None), (b"cherry", b"3")]
     got = contents(Writer(tmp_path).write(entries, is_bottom=False))
     assert got == entries, (
@@ -157,6 +161,7 @@ def test_tombstones_are_kept_above_the_bottom(tmp_path: Path) -> None:
 
 @pytest.mark.day5_task1
 def test_tombstones_are_dropped_at_the_bottom(tmp_path: Path) -> None:
+    """At the bottom, write_compaction_output drops tombstones and keeps every value."""
     entries: Entries = [(b"apple", b"1"), (b"banana", None), (b"cherry", b"3")]
     got = contents(Writer(tmp_path).write(entries, is_bottom=True))
     want = [(b"apple", b"1"), (b"cherry", b"3")]
@@ -165,6 +170,7 @@ def test_tombstones_are_dropped_at_the_bottom(tmp_path: Path) -> None:
 
 @pytest.mark.day5_task1
 def test_only_tombstones_at_the_bottom_write_no_table(tmp_path: Path) -> None:
+    """A compaction at the bottom whose input is only tombstones writes no SST."""
     writer = Writer(tmp_path)
     outputs = writer.write([(b"k%02d" % n, None) for n in range(40)], is_bottom=True, target_sst_size=128)
     assert outputs == [] and writer.built == [], (
@@ -206,6 +212,7 @@ def open_db(tmp_path: Path) -> Iterator[OpenDb]:
 
 @pytest.mark.day5_task5
 def test_controller_for_picks_the_strategys_controller() -> None:
+    """controller_for returns each compaction strategy's controller, and None for NoCompaction."""
     expected = {
         "simple": SimpleLeveledController,
         "tiered": TieredController,
@@ -222,6 +229,7 @@ def test_controller_for_picks_the_strategys_controller() -> None:
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_every_key_stays_readable_while_the_tree_is_compacted(open_db: OpenDb, strategy: str) -> None:
+    """With every strategy, compaction runs and counts its bytes, and get and scan still return the newest values."""
     db = open_db(STRATEGIES[strategy])
     seed = 5
     rng = random.Random(seed)
@@ -246,6 +254,7 @@ def test_every_key_stays_readable_while_the_tree_is_compacted(open_db: OpenDb, s
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
 def test_force_full_compaction_leaves_everything_in_the_bottom_level(open_db: OpenDb, strategy: str) -> None:
+    """With every strategy, force_full_compaction leaves every SST in the bottom level and a scan sees every key."""
     db = open_db(STRATEGIES[strategy])
     model: dict[bytes, bytes] = {}
     for n in range(150):

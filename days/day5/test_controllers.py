@@ -62,6 +62,7 @@ SIMPLE = SimpleLeveledCompactionOptions(size_ratio_percent=200, level0_file_num_
 
 @pytest.mark.day5_task2
 def test_simple_l0_below_trigger_asks_for_nothing() -> None:
+    """Simple leveled generate_task returns None while L0 holds fewer files than its trigger."""
     shape = counted_shape(1)
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
     assert task is None, f"one L0 file with a trigger of 2 needs no compaction: expected None, got {task}"
@@ -69,6 +70,7 @@ def test_simple_l0_below_trigger_asks_for_nothing() -> None:
 
 @pytest.mark.day5_task2
 def test_simple_l0_at_trigger_merges_into_l1() -> None:
+    """Simple leveled generate_task merges L0 into an empty L1 once L0 reaches its trigger, not at the bottom."""
     shape = counted_shape(2)
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
     want = LevelCompactionTask(upper_level=0, upper=(2, 1), lower_level=1, lower=(), is_bottom=False)
@@ -77,6 +79,7 @@ def test_simple_l0_at_trigger_merges_into_l1() -> None:
 
 @pytest.mark.day5_task2
 def test_simple_every_ratio_exactly_at_the_limit_asks_for_nothing() -> None:
+    """Simple leveled generate_task returns None when every level's ratio is exactly size_ratio_percent."""
     shape = counted_shape(2, 4, 8, 16)
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
     assert task is None, (
@@ -87,6 +90,7 @@ def test_simple_every_ratio_exactly_at_the_limit_asks_for_nothing() -> None:
 
 @pytest.mark.day5_task2
 def test_simple_l0_with_too_few_files_below_merges_into_l1() -> None:
+    """Simple leveled generate_task merges L0 into L1 when L1 holds fewer than size_ratio_percent of L0's files."""
     shape = counted_shape(3, 4, 8, 16)
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
     want = LevelCompactionTask(upper_level=0, upper=shape.l0, lower_level=1, lower=shape.levels[0], is_bottom=False)
@@ -95,6 +99,7 @@ def test_simple_l0_with_too_few_files_below_merges_into_l1() -> None:
 
 @pytest.mark.day5_task2
 def test_simple_level_with_too_many_files_merges_into_the_next() -> None:
+    """Simple leveled generate_task merges a whole level into the next when that one falls below the ratio."""
     shape = counted_shape(0, 3, 5, 16)
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
     want = LevelCompactionTask(
@@ -105,6 +110,7 @@ def test_simple_level_with_too_many_files_merges_into_the_next() -> None:
 
 @pytest.mark.day5_task2
 def test_simple_compaction_into_the_last_level_is_at_the_bottom() -> None:
+    """A simple leveled task into the last level, even one the shape does not list, is at the bottom."""
     shape = counted_shape(0, 0, 3)  # L3 is missing from shape.levels: it counts as empty
     task = SimpleLeveledController(SIMPLE).generate_task(shape)
     want = LevelCompactionTask(upper_level=2, upper=shape.levels[1], lower_level=3, lower=(), is_bottom=True)
@@ -113,6 +119,7 @@ def test_simple_compaction_into_the_last_level_is_at_the_bottom() -> None:
 
 @pytest.mark.day5_task2
 def test_simple_apply_result_empties_the_upper_level_and_fills_the_lower() -> None:
+    """Simple leveled apply_result empties the upper level and replaces the lower one with the outputs."""
     controller = SimpleLeveledController(SIMPLE)
     shape = counted_shape(0, 3, 5, 16)
     task = controller.generate_task(shape)
@@ -129,12 +136,14 @@ TIERED = TieredCompactionOptions(num_tiers=4, max_size_amplification_percent=200
 
 @pytest.mark.day5_task3
 def test_tiered_fewer_tiers_than_num_tiers_asks_for_nothing() -> None:
+    """Tiered generate_task returns None while there are fewer tiers than num_tiers."""
     task = TieredController(TIERED).generate_task(tier_shape(1, 1, 2))
     assert task is None, f"3 tiers with num_tiers=4: expected None, got {task}"
 
 
 @pytest.mark.day5_task3
 def test_tiered_space_amplification_merges_every_tier() -> None:
+    """Tiered generate_task merges every tier, at the bottom, once space amplification reaches its maximum."""
     shape = tier_shape(1, 1, 2, 2)
     task = TieredController(TIERED).generate_task(shape)
     want = TieredCompactionTask(tiers=shape.levels, is_bottom=True)
@@ -146,6 +155,7 @@ def test_tiered_space_amplification_merges_every_tier() -> None:
 
 @pytest.mark.day5_task3
 def test_tiered_size_ratio_merges_the_newest_tiers() -> None:
+    """Tiered generate_task merges the n newest tiers once the n - 1 newest hold (100 + size_ratio) % of the n-th."""
     shape = tier_shape(1, 1, 1, 4, 8, 16)
     task = TieredController(TIERED).generate_task(shape)
     want = TieredCompactionTask(tiers=shape.levels[:3], is_bottom=False)
@@ -157,6 +167,7 @@ def test_tiered_size_ratio_merges_the_newest_tiers() -> None:
 
 @pytest.mark.day5_task3
 def test_tiered_without_a_trigger_merges_just_enough_tiers() -> None:
+    """With no ratio tripped, tiered generate_task merges just enough newest tiers to leave num_tiers - 1."""
     shape = tier_shape(1, 2, 4, 8, 16)
     task = TieredController(TIERED).generate_task(shape)
     want = TieredCompactionTask(tiers=shape.levels[:3], is_bottom=False)
@@ -168,6 +179,7 @@ def test_tiered_without_a_trigger_merges_just_enough_tiers() -> None:
 
 @pytest.mark.day5_task3
 def test_tiered_apply_result_puts_the_output_where_the_oldest_merged_tier_was() -> None:
+    """Tiered apply_result puts the output where the oldest merged tier was, behind tiers flushed meanwhile."""
     controller = TieredController(TIERED)
     shape = tier_shape(1, 1, 1, 4, 8, 16)
     task = controller.generate_task(shape)
@@ -201,6 +213,7 @@ LEVELED = LeveledCompactionOptions(
     ids=["half-MiB", "3-MiB", "16-MiB", "20-MiB"],
 )
 def test_leveled_target_sizes_grow_up_from_the_bottom(bottom: int, targets: list[int]) -> None:
+    """Leveled target_sizes divide upward from the last level (at least the base size) while above the base size."""
     shape = leveled_shape([], [], [], [], [info(1, bottom, b"a", b"z")])
     got = LeveledController(LEVELED).target_sizes(shape)
     assert got == targets, f"with {bottom:,} bytes in L4: expected targets {targets}, got {got}"
@@ -225,6 +238,7 @@ def l3_l4() -> tuple[list[SstInfo], list[SstInfo]]:
 
 @pytest.mark.day5_task4
 def test_leveled_l0_goes_straight_to_the_base_level() -> None:
+    """Leveled generate_task merges L0 at its trigger straight into the base level, with the SSTs overlapping L0."""
     l3 = [info(11, 100 * KIB, b"a", b"c"), info(12, 100 * KIB, b"d", b"g"), info(13, 100 * KIB, b"k", b"n")]
     l3.append(info(14, 100 * KIB, b"q", b"t"))
     l4 = [info(1, MIB, b"a", b"h"), info(2, MIB, b"i", b"p"), info(3, MIB, b"q", b"z")]
@@ -240,6 +254,7 @@ def test_leveled_l0_goes_straight_to_the_base_level() -> None:
 
 @pytest.mark.day5_task4
 def test_leveled_level_over_target_gives_the_sst_that_overlaps_least_below() -> None:
+    """For a level over its target, leveled generate_task picks the SST of least overlap ratio (oldest on a tie)."""
     l3, l4 = l3_l4()
     task = LeveledController(LEVELED).generate_task(leveled_shape([], [], [], l3, l4))
     want = LevelCompactionTask(upper_level=3, upper=(13,), lower_level=4, lower=(4,), is_bottom=True)
@@ -252,6 +267,7 @@ def test_leveled_level_over_target_gives_the_sst_that_overlaps_least_below() -> 
 
 @pytest.mark.day5_task4
 def test_leveled_apply_result_keeps_the_lower_level_in_key_order() -> None:
+    """Leveled apply_result replaces the task's inputs with its outputs and keeps the lower level in key order."""
     controller = LeveledController(LEVELED)
     l3, l4 = l3_l4()
     shape = leveled_shape([], [], [], l3, l4)

@@ -26,6 +26,7 @@ RECORDS = [
 @pytest.mark.day6_task2
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
 def test_manifest_record_round_trips(record: object) -> None:
+    """decode_manifest_record(encode_manifest_record(record)) gives back every kind of manifest record."""
     payload = encode_manifest_record(record)
     got = decode_manifest_record(payload, "MANIFEST")
     assert got == record, f"decode(encode(record)) should give back {record!r}, got {got!r}"
@@ -33,6 +34,7 @@ def test_manifest_record_round_trips(record: object) -> None:
 
 @pytest.mark.day6_task2
 def test_manifest_create_append_read_keeps_every_record(tmp_path: Path) -> None:
+    """Manifest.read gives back every record written; create replaces a manifest and leaves no temporary file."""
     path = tmp_path / "MANIFEST"
     manifest = Manifest.create(path, RECORDS[0])
     for record in RECORDS[1:6]:
@@ -49,6 +51,7 @@ def test_manifest_create_append_read_keeps_every_record(tmp_path: Path) -> None:
 
 @pytest.mark.day6_task2
 def test_manifest_torn_tail_is_dropped_but_damage_before_the_end_is_corruption(tmp_path: Path) -> None:
+    """Manifest.read drops a torn last record, but raises CorruptionError for damage with records after it."""
     path = tmp_path / "MANIFEST"
     manifest = Manifest.create(path, RECORDS[0])
     manifest.append(RECORDS[1])

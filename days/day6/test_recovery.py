@@ -82,6 +82,7 @@ def file_ids(path: Path) -> list[int]:
 @pytest.mark.day6_task3
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_reopen_after_close_keeps_data_and_tree_shape(strategy: str, open_db: OpenDb, tmp_path: Path) -> None:
+    """With every strategy, close and reopen keep each write, revive no deleted key, and keep L0 and the levels."""
     compaction = STRATEGIES[strategy]
     db = open_db(compaction=compaction, num_memtable_limit=6)  # 4 immutable memtables at close, none flushed
     model = write_history(db)
@@ -113,6 +114,7 @@ def synced_model() -> dict[bytes, bytes]:
 
 @pytest.mark.day6_task3
 def test_reopen_after_a_sigkill_keeps_every_synced_write(open_db: OpenDb, tmp_path: Path) -> None:
+    """After a SIGKILL a reopen keeps every write made before sync(), and an unsynced batch whole or not at all."""
     # An engine in a process of its own writes enough to freeze and flush memtables, syncs,
     # writes one more batch that is never synced, and is killed: no close(), as in a crash.
     with engine_process() as engine:
@@ -143,6 +145,7 @@ def test_reopen_after_a_sigkill_keeps_every_synced_write(open_db: OpenDb, tmp_pa
 
 @pytest.mark.day6_task3
 def test_write_batch_is_one_wal_record(open_db: OpenDb, tmp_path: Path) -> None:
+    """write_batch is logged as one WAL record, so a log cut inside it replays none of the batch."""
     db = open_db(target_sst_size=1 << 20)
     db.put(b"before", b"1")
     batch = [(b"k%02d" % n, None if n % 4 == 0 else b"v%d" % n) for n in range(20)]
@@ -170,6 +173,7 @@ def test_write_batch_is_one_wal_record(open_db: OpenDb, tmp_path: Path) -> None:
 
 @pytest.mark.day6_task3
 def test_second_open_of_an_open_directory_raises_lsm_error(open_db: OpenDb, tmp_path: Path) -> None:
+    """A second LsmStorage.open of an open directory raises LsmError; after close the directory opens again."""
     db = open_db()
     db.put(b"key", b"value")
     with pytest.raises(LsmError, match=r"already open|LOCK|lock"):
@@ -183,6 +187,7 @@ def test_second_open_of_an_open_directory_raises_lsm_error(open_db: OpenDb, tmp_
 
 @pytest.mark.day6_task3
 def test_ids_continue_after_the_highest_id_seen(open_db: OpenDb, tmp_path: Path) -> None:
+    """After a reopen, new memtables and SSTs get ids above every id of a file already on disk."""
     db = open_db()
     for n in range(70):
         db.put(b"key%03d" % n, b"v" * 30)

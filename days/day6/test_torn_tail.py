@@ -50,6 +50,7 @@ def logs_of_a_session(open_db: OpenDb, directory: Path) -> tuple[dict[bytes, byt
 
 @pytest.mark.day6_task3
 def test_torn_last_record_of_the_newest_wal_loses_only_that_write(open_db: OpenDb, tmp_path: Path) -> None:
+    """When the newest WAL ends in a torn record, LsmStorage.open recovers every write but that last one."""
     directory = tmp_path / "db"
     written, wals = logs_of_a_session(open_db, directory)
     newest = wals[-1]
@@ -65,6 +66,7 @@ def test_torn_last_record_of_the_newest_wal_loses_only_that_write(open_db: OpenD
 
 @pytest.mark.day6_task3
 def test_torn_last_record_of_an_older_wal_is_corruption(open_db: OpenDb, tmp_path: Path) -> None:
+    """A torn end of an older WAL makes LsmStorage.open raise CorruptionError naming it, and changes no file."""
     directory = tmp_path / "db"
     _, wals = logs_of_a_session(open_db, directory)
     older = wals[-2]

@@ -38,6 +38,7 @@ def record_ends(records: list[list[tuple[bytes, bytes | None]]]) -> list[int]:
 
 @pytest.mark.day6_task1
 def test_wal_replay_gives_back_every_write_in_order(tmp_path: Path) -> None:
+    """Wal.replay gives back every appended put and delete in order, empty values and tombstones kept apart."""
     path = tmp_path / "00001.wal"
     write_log(path, RECORDS)
     want = [op for ops in RECORDS for op in ops]
@@ -49,6 +50,7 @@ def test_wal_replay_gives_back_every_write_in_order(tmp_path: Path) -> None:
 
 @pytest.mark.day6_task1
 def test_records_frame_payloads_and_ops_round_trip() -> None:
+    """encode_ops/decode_ops and encode_record/decode_records round-trip; a record is a header, then its payload."""
     ops = [(b"k", b""), (b"gone", None), (b"key", b"value")]
     payload = encode_ops(ops)
     assert decode_ops(payload, "test.wal") == ops, "decode_ops(encode_ops(ops)) must give ops back"
@@ -63,6 +65,7 @@ def test_records_frame_payloads_and_ops_round_trip() -> None:
 
 @pytest.mark.day6_task1
 def test_torn_tail_is_dropped_and_complete_records_are_kept(tmp_path: Path) -> None:
+    """Wal.replay of a log cut inside its last record drops that torn tail and keeps every complete record."""
     data = write_log(tmp_path / "00001.wal", RECORDS)
     ends = record_ends(RECORDS)
     for cut in (ends[2] + 1, ends[2] + RECORD_HEADER.size - 1, ends[2] + RECORD_HEADER.size + 3, len(data) - 1):
@@ -83,6 +86,7 @@ def test_torn_tail_is_dropped_and_complete_records_are_kept(tmp_path: Path) -> N
 
 @pytest.mark.day6_task1
 def test_bad_record_followed_by_good_ones_raises_corruption_error(tmp_path: Path) -> None:
+    """Wal.replay raises CorruptionError naming the file when a damaged record has good records after it."""
     data = bytearray(write_log(tmp_path / "00001.wal", RECORDS))
     data[RECORD_HEADER.size + 16] ^= 0x01  # the first byte of the first record's value, b"red"
     damaged = tmp_path / "00002.wal"

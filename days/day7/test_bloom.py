@@ -41,6 +41,7 @@ def random_keys(count: int, seed: int) -> list[bytes]:
 @pytest.mark.day7_task1
 @given(st.sets(st.binary(min_size=1, max_size=20), max_size=200), st.integers(min_value=1, max_value=20))
 def test_every_added_key_may_be_contained(keys: set[bytes], bits_per_key: int) -> None:
+    """A decoded Bloom filter's may_contain is True for every key added, for any key set and bits_per_key."""
     bloom = build_filter(sorted(keys), bits_per_key)
     missed = [key for key in sorted(keys) if not bloom.may_contain(key)]
     assert not missed, (
@@ -51,6 +52,7 @@ def test_every_added_key_may_be_contained(keys: set[bytes], bits_per_key: int) -
 
 @pytest.mark.day7_task1
 def test_probe_count_is_bits_per_key_times_ln2_clamped_to_1_to_30() -> None:
+    """probe_count(bits_per_key) is round(bits_per_key * ln 2), clamped to 1..30."""
     got = {bits: probe_count(bits) for bits in (1, 2, 3, 5, 10, 16, 20, 43, 44, 100)}
     # round(bits * 0.693...): 0.69 -> 1, 1.39 -> 1, 2.08 -> 2, 3.47 -> 3, 6.93 -> 7, 11.09 -> 11,
     # 13.86 -> 14, 29.8 -> 30; 30.5 (44 bits) and 69.3 are clamped to 30.
@@ -60,6 +62,7 @@ def test_probe_count_is_bits_per_key_times_ln2_clamped_to_1_to_30() -> None:
 
 @pytest.mark.day7_task1
 def test_false_positive_rate_at_10_bits_per_key_matches_the_formula() -> None:
+    """At 10 bits per key a filter's false positive rate matches false_positive_rate(10, 7) = (1 - e^-0.7)^7."""
     keys = random_keys(20_000, KEY_SET_SEED)
     added, probed = keys[:10_000], keys[10_000:]
     bloom = build_filter(added, 10)
@@ -83,6 +86,7 @@ def test_false_positive_rate_at_10_bits_per_key_matches_the_formula() -> None:
 @pytest.mark.day7_task1
 @pytest.mark.parametrize("raw", [b"", b"\x07", bytes(8), bytes(8) + b"\x00", bytes(8) + b"\x1f", b"\xff" * 16])
 def test_decode_of_malformed_filter_raises_corruption_error(raw: bytes) -> None:
+    """Bloom.decode raises CorruptionError for a filter shorter than 9 bytes or whose k is not in 1..30."""
     with pytest.raises(CorruptionError):
         Bloom.decode(raw)
         pytest.fail(f"Bloom.decode({show(raw)}) should raise CorruptionError (too short, or k not 1..30)")
@@ -90,6 +94,7 @@ def test_decode_of_malformed_filter_raises_corruption_error(raw: bytes) -> None:
 
 @pytest.mark.day7_task1
 def test_get_of_a_missing_key_is_answered_by_the_filter_without_reading_a_block(tmp_path: Path) -> None:
+    """get rules out most missing keys with the SST's filter (filter_negatives), reading no block for them."""
     options = options_for_day(
         7,
         enable_wal=False,

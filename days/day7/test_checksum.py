@@ -32,6 +32,7 @@ def write_sst(directory: Path, entries: list[tuple[bytes, bytes | None]], **over
 
 @pytest.mark.day7_task3
 def test_checksum_is_crc32() -> None:
+    """checksum is CRC-32: 0xcbf43926 for b'123456789', and 0 for b''."""
     got = checksum(b"123456789")
     assert got == 0xCBF43926, f"checksum(b'123456789') should be CRC-32's check value 0xcbf43926, got {got:#x}"
     assert checksum(b"") == 0, f"checksum(b'') should be 0, got {checksum(b'')}"
@@ -39,11 +40,13 @@ def test_checksum_is_crc32() -> None:
 
 @pytest.mark.day7_task3
 def test_verify_checksum_accepts_the_right_checksum() -> None:
+    """verify_checksum returns without error when the stored checksum matches the data."""
     verify_checksum(b"123456789", 0xCBF43926, "test data")
 
 
 @pytest.mark.day7_task3
 def test_verify_checksum_raises_an_error_naming_where_and_both_values() -> None:
+    """verify_checksum raises CorruptionError on a mismatch, naming where, the stored and the computed checksum."""
     with pytest.raises(CorruptionError) as raised:
         verify_checksum(b"123456789", 0x12345678, "00042.sst block 3")
     message = str(raised.value)
@@ -55,6 +58,7 @@ def test_verify_checksum_raises_an_error_naming_where_and_both_values() -> None:
 
 @pytest.mark.day7_task3
 def test_every_single_bit_flip_in_an_sst_is_detected_or_harmless(tmp_path: Path) -> None:
+    """Every single-bit flip in an SST written with checksums raises CorruptionError or changes no entry."""
     original = write_sst(tmp_path, ENTRIES, block_size=40, bloom_bits_per_key=0, prefix_compression=False)
     wrong = flips_not_caught(original, tmp_path / "damaged.sst", ENTRIES)
     assert not wrong, (

@@ -17,6 +17,7 @@ from tinylsm.testkit.group_commit import FakeLog, Outcome, assert_covered, call_
 
 @pytest.mark.day7_task4
 def test_sequential_calls_each_run_one_fsync() -> None:
+    """GroupCommit.sync calls made one after another each run one fsync that covers the caller's writes."""
     log = FakeLog()
     group = GroupCommit(log.fsync)
     outcomes: list[Outcome] = []
@@ -29,6 +30,7 @@ def test_sequential_calls_each_run_one_fsync() -> None:
 
 @pytest.mark.day7_task4
 def test_callers_arriving_during_an_fsync_share_the_next_one() -> None:
+    """Callers of sync arriving during an fsync share one next fsync that covers them all; fsyncs never overlap."""
     log = FakeLog()
     first, rest = run_with_latecomers(log, 7, lambda fsync: GroupCommit(fsync).sync)
     errors = [o.error for o in [first, *rest] if o.error is not None]
@@ -43,6 +45,7 @@ def test_callers_arriving_during_an_fsync_share_the_next_one() -> None:
 
 @pytest.mark.day7_task4
 def test_an_fsync_error_reaches_every_caller_that_shared_it() -> None:
+    """When a shared fsync raises OSError, every caller of sync that shared it raises it too."""
     log = FakeLog(fail=frozenset({2}))
     first, rest = run_with_latecomers(log, 5, lambda fsync: GroupCommit(fsync).sync)
     assert first.error is None, f"the first fsync succeeded, but its caller got {first.error!r}"

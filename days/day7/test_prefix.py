@@ -70,6 +70,7 @@ def seek(raw: bytes, target: bytes) -> tuple[bytes, bytes | None] | None:
 def test_shared_prefix_length_is_the_common_prefix_capped_below_the_key_length(
     first_key: bytes, key: bytes, expected: int
 ) -> None:
+    """shared_prefix_length is the length of the two keys' common prefix, capped at len(key) - 1."""
     got = shared_prefix_length(first_key, key)
     assert got == expected, (
         f"shared_prefix_length({first_key!r}, {key!r}): expected {expected} (the common prefix, at most "
@@ -79,6 +80,7 @@ def test_shared_prefix_length_is_the_common_prefix_capped_below_the_key_length(
 
 @pytest.mark.day7_task2
 def test_compressed_blocks_of_adversarial_keys_read_back_like_plain_ones() -> None:
+    """A prefix-compressed block of tricky keys holds the same entries and answers seek_to_key like a plain one."""
     for start in range(len(ADVERSARIAL_KEYS)):
         # Each key in turn is the block's first key, the one the others share a prefix with.
         entries = [(key, None if index % 5 == 4 else b"v%d" % index) for index, key in enumerate(ADVERSARIAL_KEYS)]
@@ -97,6 +99,7 @@ def test_compressed_blocks_of_adversarial_keys_read_back_like_plain_ones() -> No
 
 @pytest.mark.day7_task2
 def test_prefix_heavy_keys_make_the_block_smaller_by_the_shared_bytes() -> None:
+    """Prefix compression shrinks a block by exactly the shared prefix bytes, and the block reads back whole."""
     entries = [(b"user:%012d" % number, b"v") for number in range(100)]
     plain, compressed = encoded_block(entries, day=6), encoded_block(entries, day=7)
     # Uncompressed, each entry is 9 (header) + 17 (key) + 1 (value) = 27 bytes, plus 2 for its offset,
