@@ -18,6 +18,7 @@ process's one writable folder (the tests' ``tmp_path`` folders live there too).
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import shutil
@@ -162,6 +163,10 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         if graded:
             student_dirs.append(str(destination))
             ignored += [f"days/day{number}/{name}" for name in left_out]
+    # Every engine process (a crash test starts dozens) would otherwise compile the same
+    # sources again, since it may not write bytecode into this tree: the trusted code is
+    # compiled here, once. The graded days' code is only ever compiled in the engine process.
+    compileall.compile_dir(engine, quiet=2, rx=re.compile(re.escape(str(engine / "days"))))
     reference_days = sorted(set(composition.day_dirs) - set(student_days))
     if not reference_days:
         spec = "student"
