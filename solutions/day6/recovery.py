@@ -249,12 +249,14 @@ class Recovery:
         """
         # BEGIN SOLUTION day6.task3
         with self._lock:
-            if self._wal is not None:
-                self._wal.close()
-                self._wal = None
+            # The manifest goes first: a log that finds no WAL then also finds no
+            # manifest, and refuses the write instead of taking the WAL as switched off.
             if self._manifest is not None:
                 self._manifest.close()
                 self._manifest = None
+            if self._wal is not None:
+                self._wal.close()
+                self._wal = None
         # END SOLUTION
 
     # BEGIN SOLUTION
