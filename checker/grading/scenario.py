@@ -28,7 +28,7 @@ from pathlib import Path
 from checker.common import load_days
 from checker.grading.isolation.engine import engine_process
 from tinylsm.options import LeveledCompactionOptions, LsmStorageOptions
-from tinylsm.testkit import collect, options_for_day, show
+from tinylsm.testkit import call_each, collect, options_for_day, show
 
 TEST_TIME_LIMIT = 300
 """Seconds the scenario may take as a graded test: a few on an idle machine, far more on a loaded grader."""
@@ -115,19 +115,18 @@ def crash_trial(directory: Path, writes: int = 600) -> None:
     """Trial 2: a writer killed with SIGKILL keeps every synced write."""
     from tinylsm.engine import LsmStorage
 
-    last_synced = -1
+    synced = 0
     with engine_process() as crashing:
         db = crashing.module("tinylsm.engine").LsmStorage.open(directory, options())
-        for i in range(writes):
-            db.put(b"crash%06d" % i, b"value%d" % i)
-            if i % 50 == 49:
-                db.sync()
-                last_synced = i
+        for first in range(0, writes, 50):
+            call_each(db.put, [(b"crash%06d" % i, b"value%d" % i) for i in range(first, first + 50)], unpack=True)
+            db.sync()
+            synced = first + 50
         crashing.kill()
     db = LsmStorage.open(directory, options())
-    for i in range(last_synced + 1):
-        got = db.get(b"crash%06d" % i)
-        expect(got == b"value%d" % i, f"after a crash, synced write crash{i:06d} came back as {show(got)}")
+    got = call_each(db.get, [b"crash%06d" % i for i in range(synced)])
+    for i, value in enumerate(got):
+        expect(value == b"value%d" % i, f"after a crash, synced write crash{i:06d} came back as {show(value)}")
     db.close()
 
 
@@ -138,10 +137,12 @@ def steady_shape(directory: Path, seed: int) -> None:
     rng = random.Random(seed)
     db = LsmStorage.open(directory, options())
     model = {}
+    writes = []
     for i in range(6000):
         key = b"s%05d" % rng.randrange(3000)
         model[key] = b"v%d" % i
-        db.put(key, model[key])
+        writes.append((key, model[key]))
+    call_each(db.put, writes, unpack=True)
     level0 = db.stats()["levels"][0]["ssts"]
     trigger = OPTIONS["compaction"].level0_file_num_compaction_trigger
     expect(level0 < trigger, f"L0 holds {level0} SSTs after compaction (the trigger is {trigger})")

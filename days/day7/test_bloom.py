@@ -14,7 +14,7 @@ from tinylsm.bloom import Bloom, BloomBuilder, false_positive_rate, probe_count
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError
 from tinylsm.options import NoCompaction
-from tinylsm.testkit import options_for_day, show
+from tinylsm.testkit import call_each, options_for_day, show
 
 KEY_SET_SEED = 20240607
 """The seed of the fixed random key set of the false-positive test."""
@@ -22,8 +22,7 @@ KEY_SET_SEED = 20240607
 
 def build_filter(keys: list[bytes], bits_per_key: int) -> Bloom:
     builder = BloomBuilder(bits_per_key)
-    for key in keys:
-        builder.add_key(key)
+    call_each(builder.add_key, keys)
     return Bloom.decode(builder.build())
 
 
@@ -66,7 +65,7 @@ def test_false_positive_rate_at_10_bits_per_key_matches_the_formula() -> None:
     keys = random_keys(20_000, KEY_SET_SEED)
     added, probed = keys[:10_000], keys[10_000:]
     bloom = build_filter(added, 10)
-    false_positives = sum(bloom.may_contain(key) for key in probed)
+    false_positives = sum(call_each(bloom.may_contain, probed))
     rate = false_positives / len(probed)
     # k = round(10 ln 2) = 7, and the formula gives p = (1 - e^(-7/10))^7 = 0.00819. The probed keys are a
     # sample: the count of false positives is binomial, with a standard deviation of

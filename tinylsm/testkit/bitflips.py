@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from tinylsm.errors import CorruptionError
-from tinylsm.testkit import collect, show
+from tinylsm.testkit import call_each, collect, show
 
 
 def read_all(path: Path, entries: list[tuple[bytes, bytes | None]]) -> tuple[list, list[bytes]]:
@@ -16,7 +16,8 @@ def read_all(path: Path, entries: list[tuple[bytes, bytes | None]]) -> tuple[lis
     table = SsTable.open(2, path, None)
     try:
         got = collect(SsTableIterator.create_and_seek_to_first(table))
-        hidden = [key for key, _ in entries if not table.may_contain(key)]
+        keys = [key for key, _ in entries]
+        hidden = [key for key, may_hold in zip(keys, call_each(table.may_contain, keys), strict=True) if not may_hold]
     finally:
         table.close()
     return got, hidden

@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +47,11 @@ class EngineProcess:
         self._client.stop()
 
 
+def _passed_environment() -> dict[str, str]:
+    """The variables that say which code a local engine process composes."""
+    return {name: os.environ[name] for name in ("TINYLSM_IMPL", "TINYLSM_DAY_DIRS") if name in os.environ}
+
+
 def _local_settings(scratch: str) -> WorkerSettings:
     root = Path(__file__).resolve().parents[3]
     if not TEST_CODE_ROOTS:  # the tests may lend their callbacks to the engine process
@@ -52,11 +60,10 @@ def _local_settings(scratch: str) -> WorkerSettings:
             str(root / "tinylsm") + os.sep,
             str(root / "scripts") + os.sep,
         ]
-    passed = {name: os.environ[name] for name in ("TINYLSM_IMPL", "TINYLSM_DAY_DIRS") if name in os.environ}
     return WorkerSettings(
         tree=str(root),
         scratch=scratch,
-        environment={**passed, "PYTHONDONTWRITEBYTECODE": "1"},
+        environment={**_passed_environment(), "PYTHONDONTWRITEBYTECODE": "1"},
         student_dirs=[str(root / "days")],
         module_names=[],
         read_paths=[],
@@ -65,16 +72,77 @@ def _local_settings(scratch: str) -> WorkerSettings:
     )
 
 
+class _Started:
+    """An engine process already booting, with the scratch folder it was given (``None``: the graded run's)."""
+
+    def __init__(self, settings: WorkerSettings, scratch: str | None) -> None:
+        self.client = Client(settings)
+        self.client.connection()  # starts the process; its interpreter boots while the caller goes on
+        self.scratch = scratch
+
+    def discard(self) -> None:
+        self.client.stop()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _Spare:
+    """One engine process started ahead of the crash test that will need it.
+
+    A crash test kills its engine process, so each one needs a fresh process, and an
+    interpreter takes about a tenth of a second to start. Starting the next one as
+    soon as one is handed out lets it boot while the test drives the current one.
+    The spare has run nothing yet, so it is as fresh as a process started on demand;
+    it is used only by a caller that would have started it with the same settings.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: tuple[Any, _Started] | None = None
+        atexit.register(self.discard)
+
+    def take(self) -> _Started:
+        """A started engine process for this caller; the next one starts booting."""
+        graded = installed_client()
+        key: Any = id(graded) if graded is not None else tuple(sorted(_passed_environment().items()))
+        with self._lock:
+            waiting, self._waiting = self._waiting, None
+        if waiting is not None and waiting[0] != key:
+            waiting[1].discard()
+            waiting = None
+        taken = waiting[1] if waiting is not None else self._start(graded)
+        upcoming = self._start(graded)
+        with self._lock:
+            replaced, self._waiting = self._waiting, (key, upcoming)
+        if replaced is not None:  # another thread's spare: one is enough
+            replaced[1].discard()
+        return taken
+
+    @staticmethod
+    def _start(graded: Client | None) -> _Started:
+        if graded is not None:
+            return _Started(graded.settings, None)
+        scratch = tempfile.mkdtemp(prefix="tinylsm-engine-")
+        return _Started(_local_settings(scratch), scratch)
+
+    def discard(self) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting[1].discard()
+
+
+_SPARE = _Spare()
+
+
 @contextmanager
 def engine_process() -> Iterator[EngineProcess]:
     """A fresh engine process for one crash; killed (if still alive) when the block ends."""
-    graded = installed_client()
-    with tempfile.TemporaryDirectory(prefix="tinylsm-engine-") as scratch:
-        client = Client(graded.settings if graded is not None else _local_settings(scratch))
-        try:
-            yield EngineProcess(client)
-        finally:
-            client.stop()
+    started = _SPARE.take()
+    try:
+        yield EngineProcess(started.client)
+    finally:
+        started.discard()
 
 
 def watch_file_calls(monkeypatch: pytest.MonkeyPatch, callback: Callable[[str, str, list], None]) -> None:

@@ -546,6 +546,10 @@ class Proxy:
         """Every remaining entry of a storage iterator over there, read in one request."""
         return self._proxy_call("collect", COLLECT_LIMIT)
 
+    def call_each_remotely(self, arguments: list, unpack: bool) -> list:
+        """This function over there called with each of ``arguments``, in one request (``testkit.call_each``)."""
+        return self._proxy_call("call_each", None, arguments, unpack)
+
     def __mro_entries__(self, bases: tuple) -> tuple:
         raise TypeError(f"{self._proxy_info[1]} lives in the engine process: a test cannot subclass it")
 
@@ -654,6 +658,10 @@ class BoundMethod:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.target._proxy_call("method", self.name, args, kwargs)
+
+    def call_each_remotely(self, arguments: list, unpack: bool) -> list:
+        """This method called with each of ``arguments``, in one request (``testkit.call_each``)."""
+        return self.target._proxy_call("call_each", self.name, arguments, unpack)
 
     def __repr__(self) -> str:
         return f"<method {self.name} of a remote object>"

@@ -231,6 +231,12 @@ class Worker:
             return record_of(*args)
         if op == "collect":
             return _collect(*args)
+        if op == "call_each":
+            target, name, arguments, unpack = args
+            function = target if name is None else self._method(target, name)
+            if unpack:
+                return [function(*argument) for argument in arguments]
+            return [function(argument) for argument in arguments]
         if op == "status":
             return self.status
         if op == "file_call_wrappers":

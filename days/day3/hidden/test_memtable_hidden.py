@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tinylsm.lookup import ABSENT
 from tinylsm.memtable import MemTable
-from tinylsm.testkit import collect, options_for_day, show
+from tinylsm.testkit import call_each, collect, options_for_day, show
 
 keys = st.lists(st.sampled_from(b"abcde\x00\xff"), min_size=1, max_size=3).map(bytes)
 values = st.none() | st.binary(max_size=12)
@@ -156,8 +156,7 @@ def test_scans_running_alongside_a_writer_thread_see_a_consistent_prefix_of_its_
 
     def writer() -> None:
         try:
-            for sequence, key in enumerate(order):
-                memtable.put(key, b"%d" % sequence)
+            call_each(memtable.put, [(key, b"%d" % sequence) for sequence, key in enumerate(order)], unpack=True)
         except BaseException as error:  # reported by the main thread
             errors.append(error)
 

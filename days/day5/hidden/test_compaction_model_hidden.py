@@ -53,6 +53,7 @@ class SimTree:
     def __init__(self, controller: SimpleLeveledController | TieredController | LeveledController) -> None:
         self.controller = controller
         self.tiered = isinstance(controller, TieredController)
+        self.max_levels = None if self.tiered else controller.options.max_levels
         self.shape = TreeShape()
         self.tables: dict[int, dict[bytes, Entry]] = {}
         self.model: dict[bytes, Entry] = {}
@@ -138,9 +139,8 @@ class SimTree:
         if self.tiered:
             assert shape.l0 == (), f"tiered compaction must keep L0 empty, got {_describe(shape)}\n{self.history()}"
         else:
-            max_levels = self.controller.options.max_levels
-            assert len(shape.levels) <= max_levels, (
-                f"the tree has {len(shape.levels)} levels, more than max_levels={max_levels}\n{self.history()}"
+            assert len(shape.levels) <= self.max_levels, (
+                f"the tree has {len(shape.levels)} levels, more than max_levels={self.max_levels}\n{self.history()}"
             )
         for number, run in enumerate(shape.levels, start=1):
             for left, right in itertools.pairwise(run):

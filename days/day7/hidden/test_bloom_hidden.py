@@ -15,15 +15,14 @@ from tinylsm.errors import CorruptionError
 from tinylsm.files import sst_path
 from tinylsm.options import LsmStorageOptions, NoCompaction
 from tinylsm.sstable import SsTable, SsTableBuilder
-from tinylsm.testkit import OpLog, options_for_day, replay_on_failure, show
+from tinylsm.testkit import OpLog, call_each, options_for_day, replay_on_failure, show
 
 SEED = 0x544C534D  # the pinned seed of mmh3.hash64 ("TLSM")
 
 
 def encode(keys: list[bytes], bits_per_key: int) -> bytes:
     builder = BloomBuilder(bits_per_key)
-    for key in keys:
-        builder.add_key(key)
+    call_each(builder.add_key, keys)
     return builder.build()
 
 
@@ -153,7 +152,7 @@ def test_false_positive_rate_at_4_and_7_bits_per_key_matches_the_formula(bits_pe
     keys = random_keys(12_000, seed=7000 + bits_per_key)
     added, probed = keys[:6000], keys[6000:]
     bloom = Bloom.decode(encode(added, bits_per_key))
-    rate = sum(bloom.may_contain(key) for key in probed) / len(probed)
+    rate = sum(call_each(bloom.may_contain, probed)) / len(probed)
     k = round(bits_per_key * math.log(2))
     expected = (1 - math.exp(-k / bits_per_key)) ** k
     tolerance = 4 * math.sqrt(expected * (1 - expected) / len(probed))  # four binomial standard deviations
