@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import pickle
+import select
 import shutil
 import signal
 import socket
@@ -55,6 +56,9 @@ from checker.grading.isolation.protocol import operation as protocol_operation
 
 STOP_TIMEOUT = 10.0
 """Seconds to wait, after a kill, for an engine process to be gone."""
+
+STATUS_TIMEOUT = 1.0
+"""Seconds an engine process has to say who it is before it is killed (it answers in microseconds)."""
 
 PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
 
@@ -277,16 +281,35 @@ class Client:
         """End the engine process (and, through its namespace or session, all it started)."""
         process = self.process
         if process is not None and process.poll() is None:
+            exit_watch = self._exit_watch()
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except OSError:
                 process.kill()
             process.wait()
+            if exit_watch is not None:
+                # in a PID namespace the process started here is not the engine process but
+                # its parent, killed with it: wait for the engine process's own end, after
+                # which it holds no file (a database's LOCK) that the next test may open
+                select.select([exit_watch], [], [], STOP_TIMEOUT)
+                os.close(exit_watch)
         if self.endpoint is not None:
             # the wire closes when the last process holding it has ended: only then are its
             # files (and a database's LOCK) released
             self.endpoint.wait_until_gone(STOP_TIMEOUT)
             self.endpoint.gone = True
+
+    def _exit_watch(self) -> int | None:
+        """A descriptor that becomes readable when the engine process has ended, if it is not ``self.process``."""
+        endpoint = self.endpoint
+        if not self.settings.pid_namespace or endpoint is None or endpoint.gone or not hasattr(os, "pidfd_open"):
+            return None
+        try:
+            pid = endpoint.call("status", timeout=STATUS_TIMEOUT)["pid"]
+            # the answer comes from where the student's code runs: a wrong one costs only time
+            return os.pidfd_open(pid) if type(pid) is int and pid > 1 and pid != os.getpid() else None
+        except Exception:
+            return None
 
     # -- encoding -----------------------------------------------------------------------------
     def _persistent_id(self, obj: Any) -> Any:
