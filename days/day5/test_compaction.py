@@ -273,3 +273,33 @@ def test_force_full_compaction_leaves_everything_in_the_bottom_level(open_db: Op
     got = list(db.scan())
     want = sorted(model.items())
     assert got == want, f"{strategy}: after the full compaction expected {show(want)}, got {show(got)}"
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["simple", "leveled"])
+def test_ssts_that_meet_nothing_below_move_down_without_a_rewrite(open_db: OpenDb, strategy: str) -> None:
+    """SSTs with nothing below them in their key range move down as they are (a trivial move), in key order."""
+    db = open_db(STRATEGIES[strategy])
+    model: dict[bytes, bytes] = {}
+    for n in range(300):  # ascending keys: every flush lands after everything already in the tree
+        model[b"key%04d" % n] = b"value%d" % n
+        db.put(b"key%04d" % n, b"value%d" % n)
+    stats = db.stats()
+    levels = db.state.levels
+    assert any(levels), f"{strategy}: 300 writes into 256-byte memtables, yet no SST left L0 (levels {levels})"
+    for number, level in enumerate(levels, start=1):
+        first_keys = [db.state.sstables[sst_id].first_key for sst_id in level]
+        assert first_keys == sorted(first_keys), (
+            f"{strategy}: L{number} must hold its SSTs in key order, got first keys {show(first_keys)}"
+        )
+    if strategy == "leveled":  # it compacts only what overlaps, and ascending keys overlap nothing below
+        written, flushed, live = stats["compaction_bytes_written"], stats["flush_bytes_written"], stats["sst_bytes"]
+        assert written == 0 and live == flushed, (
+            f"leveled: every compaction of ascending keys is a trivial move, so compactions write nothing and the "
+            f"tree is the flushed SSTs: expected compaction_bytes_written 0 and sst_bytes = flush_bytes_written "
+            f"({flushed}), got {written} and {live}"
+        )
+    got = list(db.scan())
+    assert got == sorted(model.items()), (
+        f"{strategy}: after the moves expected {show(sorted(model.items()))}, got {show(got)}"
+    )

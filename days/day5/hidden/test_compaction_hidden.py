@@ -430,6 +430,18 @@ def test_no_published_state_lists_an_sst_whose_file_is_gone(
     assert not problems, problems[0]
 
 
+def entries_after_a_full_compaction(db: LsmStorage) -> Entries:
+    """Flush, compact everything, and return every entry the SSTs hold (tombstones too), table by table."""
+    db.force_flush()
+    db.force_full_compaction()
+    s = db.state
+    return [
+        entry
+        for sst_id in live_ids(s)
+        for entry in collect(SsTableIterator.create_and_seek_to_first(s.sstables[sst_id]))
+    ]
+
+
 @pytest.mark.day5_task5
 def test_tombstones_are_gone_after_a_full_compaction(open_db: OpenDb) -> None:
     """A full compaction into the bottom kept tombstones (or lost live keys)."""
@@ -438,14 +450,7 @@ def test_tombstones_are_gone_after_a_full_compaction(open_db: OpenDb) -> None:
     for key in sorted(model)[::2]:
         db.delete(key)
         del model[key]
-    db.force_flush()
-    db.force_full_compaction()
-    s = db.state
-    entries = [
-        entry
-        for sst_id in live_ids(s)
-        for entry in collect(SsTableIterator.create_and_seek_to_first(s.sstables[sst_id]))
-    ]
+    entries = entries_after_a_full_compaction(db)
     tombstones = [key for key, value in entries if value is None]
     assert not tombstones, f"after a full compaction no SST should hold a tombstone, found {show(tombstones)}"
     assert sorted(entries) == sorted(model.items()), f"expected exactly the live keys {show(sorted(model.items()))}"
@@ -587,3 +592,65 @@ def test_close_waits_for_a_background_compaction_in_progress(open_db: OpenDb) ->
     assert holder.inside.wait(10), "with L0 at its trigger, the background thread never started a compaction"
     db.close()
     assert not holder.problems, holder.problems[0]
+
+
+def load_ascending(db: LsmStorage, count: int) -> dict[bytes, bytes]:
+    """Keys in ascending order: every flush lands after the whole tree, so compactions can move SSTs down."""
+    model = {b"key%04d" % n: b"value-%d" % n for n in range(count)}
+    for key, value in model.items():
+        db.put(key, value)
+    return model
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["simple", "leveled"])
+def test_a_trivial_move_keeps_the_moved_files(open_db: OpenDb, tmp_path: Path, strategy: str) -> None:
+    """A trivial move deleted the file of an SST it moved down (or kept a file no SST uses)."""
+    db = open_db(STRATEGIES[strategy])
+    model = load_ascending(db, 300)
+    live, on_disk = live_ids(db.state), files_on_disk(tmp_path)
+    assert on_disk == live, (
+        f"{strategy}: after moving SSTs down the .sst files should be exactly the live SSTs {sorted(live)}; "
+        f"extra {sorted(on_disk - live)}, missing {sorted(live - on_disk)}"
+    )
+    assert list(db.scan()) == sorted(model.items()), f"{strategy}: after the moves the scan lost or changed keys"
+
+
+@pytest.mark.day5_task5
+def test_a_full_compaction_rewrites_even_ssts_it_could_move(open_db: OpenDb) -> None:
+    """A full compaction moved a sorted run down as it was, keeping its tombstones, instead of rewriting it."""
+    db = open_db(NoCompaction())
+    model: dict[bytes, bytes] = {}
+    for n in range(120):  # ascending, a delete among the puts: disjoint L0 files that hold tombstones
+        key = b"key%04d" % n
+        if n % 3:
+            model[key] = b"value-%d" % n
+            db.put(key, model[key])
+        else:
+            db.delete(key)
+    entries = entries_after_a_full_compaction(db)
+    tombstones = [key for key, value in entries if value is None]
+    assert not tombstones, (
+        f"L0 held a sorted run that nothing overlapped, but a full compaction must still rewrite it into the "
+        f"bottom and drop its tombstones; found {show(tombstones)}"
+    )
+    assert sorted(entries) == sorted(model.items()), f"expected exactly the live keys {show(sorted(model.items()))}"
+
+
+@pytest.mark.day5_task5
+def test_overlapping_l0_ssts_are_merged_not_moved(open_db: OpenDb) -> None:
+    """L0 SSTs whose key ranges overlap were moved down as they were: a level then held overlapping SSTs."""
+    db = open_db(STRATEGIES["leveled"])
+    model: dict[bytes, bytes] = {}
+    for round_ in range(4):  # every round spans the same keys, so each flush overlaps the ones before it
+        for n in range(0, 60, 3):
+            key = b"key%04d" % (n + round_)
+            model[key] = b"round-%d" % round_
+            db.put(key, model[key])
+    s = db.state
+    for number, level in enumerate(s.levels, start=1):
+        ranges = [(s.sstables[sst_id].first_key, s.sstables[sst_id].last_key) for sst_id in level]
+        overlapping = [(a, b) for a, b in itertools.pairwise(ranges) if a[1] >= b[0]]
+        assert not overlapping, f"L{number} holds SSTs whose key ranges overlap: {show(overlapping)}"
+    for key, value in model.items():
+        assert db.get(key) == value, f"get({key!r}) expected {value!r}, got {db.get(key)!r}"

@@ -342,7 +342,7 @@ def test_manifest_is_rewritten_when_it_grows_and_keeps_the_state(
     manifest = tmp_path / "db" / "MANIFEST"
     # A rewrite shows as the file getting smaller (its inode could be a recycled one).
     size, largest, shrunk, model = manifest.stat().st_size, 0, False, {}
-    for n in range(70):
+    for n in range(200):
         key = b"key%03d" % (n % 50)
         model[key] = b"v%d-" % n + b"z" * 30
         db.put(key, model[key])
@@ -361,6 +361,35 @@ def test_manifest_is_rewritten_when_it_grows_and_keeps_the_state(
     assert (db.state.l0_sstables, db.state.levels) == shape, (
         f"after rewrites and a reopen the tree changed from {show(shape)} to "
         f"{show((db.state.l0_sstables, db.state.levels))}"
+    )
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("strategy", ["simple", "leveled"])
+def test_ssts_moved_down_without_a_rewrite_are_in_place_after_a_reopen(
+    open_db: OpenDb, tmp_path: Path, strategy: str
+) -> None:
+    """SSTs that compactions moved down as they were (keeping their ids) were lost, deleted or misplaced at reopen."""
+    compaction = (
+        LEVELED if strategy == "leveled" else SimpleLeveledCompactionOptions(level0_file_num_compaction_trigger=2)
+    )
+    db = open_db(compaction=compaction)
+    model = {b"key%04d" % n: b"value-%d-" % n + b"x" * 20 for n in range(200)}
+    for key, value in model.items():  # ascending keys: flushes overlap nothing below, so SSTs move down
+        db.put(key, value)
+    shape = (db.state.l0_sstables, db.state.levels)
+    assert any(shape[1]), f"{strategy}: 200 writes left every SST in L0 ({show(shape)}): the test needs levels"
+    db.close()
+    db = open_db(compaction=compaction, num_memtable_limit=10)  # no flush at reopen: the tree must be as it was
+    got = dict(db.scan())
+    assert got == model, f"{strategy}: after moves and a reopen the data differs: {differences(model, got)}"
+    reopened = (db.state.l0_sstables, db.state.levels)
+    assert reopened == shape, (
+        f"{strategy}: after moves and a reopen the tree changed from {show(shape)} to {show(reopened)}"
+    )
+    live = sorted({*reopened[0], *(sst_id for level in reopened[1] for sst_id in level)})
+    assert file_ids(tmp_path / "db", "sst") == live, (
+        f"{strategy}: the .sst files should be exactly the live SSTs {live}, got {file_ids(tmp_path / 'db', 'sst')}"
     )
 
 
