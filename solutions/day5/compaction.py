@@ -278,7 +278,7 @@ class Compactor:
     def _run(
         self, task: CompactionTask, apply: Callable[[TreeShape, CompactionTask, Sequence[int]], TreeShape]
     ) -> None:
-        """Merge the task's inputs into new SSTs, publish the new state, then remove the inputs."""
+        """Merge the task's inputs into new SSTs, or move them down unchanged; publish the state; remove the inputs."""
         engine = self.engine
         inputs = _input_ids(task)
         tables = engine.state.sstables
