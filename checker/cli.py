@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--submission", metavar="DIR", help="grade the code in DIR (a copy of a student's repository) on this course"
     )
+    parser.add_argument(
+        "--without-landlock",
+        action="store_true",
+        help="grade a submission without Landlock, where its code could forge its grade (trusted code only)",
+    )
     parser.add_argument("--no-compose", action="store_true", help="skip the composed-engine scenario")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="list every failing test with its message, not a line per task"

@@ -99,3 +99,23 @@ def test_a_batch_that_cannot_run_is_a_usage_error(tmp_path: Path, layout: str, m
         (submissions / "gradebook").mkdir()
     completed = checker("grade-many", str(submissions), "--out", str(tmp_path / "out"))
     assert completed.returncode == 2 and message in completed.stderr, completed.stderr
+
+
+def test_without_landlock_a_class_is_graded_only_when_the_instructor_says_so(tmp_path: Path) -> None:
+    """Without a file guard a submission could forge its grade: the batch stops before grading any, unless told."""
+    submissions = tmp_path / "submissions"
+    submission(submissions / "reference", REFERENCE_DAY1)
+    no_landlock = {"TINYLSM_PRETEND_NO_LANDLOCK": "1"}
+    refused = checker("grade-many", str(submissions), "--out", str(tmp_path / "refused"), "--day", "1", env=no_landlock)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "grading refused" in refused.stderr and "--without-landlock" in refused.stderr, refused.stderr
+    assert not (tmp_path / "refused" / "reference.json").exists(), "a submission was graded after the refusal"
+
+    out = tmp_path / "out"
+    graded = checker(
+        "grade-many", str(submissions), "--out", str(out), "--day", "1", "--without-landlock", env=no_landlock
+    )
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    assert float(gradebook(out)["reference"]["Total"]) == 100
+    protections = json.loads((out / "reference.json").read_text())["days"][0]["protections"]
+    assert any(note.startswith("NO FILE GUARD") for note in protections), protections

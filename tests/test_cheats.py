@@ -105,3 +105,15 @@ def test_protections_in_force_are_reported(tmp_path: Path) -> None:
     report, _, _, _ = grade("exec_reference", tmp_path, 1)
     protections = " ".join(report["days"][0]["protections"])
     assert "process boundary" in protections
+
+
+def test_a_submission_is_not_graded_where_no_file_guard_holds(tmp_path: Path) -> None:
+    """Without Landlock the code graded could run the reference or rewrite the tests: no grade, not a forged one."""
+    folder = submission(CHEATS / "exec_reference", tmp_path / "submission")
+    report, results = tmp_path / "report.json", tmp_path / "results.json"
+    arguments = ["--submission", str(folder), "--day", "1", "--json", str(report), "--gradescope", str(results)]
+    completed = checker(*arguments, env={"TINYLSM_PRETEND_NO_LANDLOCK": "1"})
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert "grading refused: this machine has no Landlock" in completed.stderr, completed.stderr
+    assert "--without-landlock" in completed.stderr, "the refusal should say how to grade anyway"
+    assert not report.exists() and not results.exists(), "a report was written for a submission that was not graded"

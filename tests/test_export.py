@@ -343,6 +343,18 @@ def test_an_upload_without_code_gets_a_score_of_zero_and_the_reason(bundle: Path
     assert document["score"] == 0 and "submit the course repository" in document["output"]
 
 
+def test_without_landlock_the_autograder_grades_only_when_the_image_says_so(bundle: Path, tmp_path: Path) -> None:
+    root = unpack(bundle, tmp_path)
+    shutil.copytree(ROOT / "days", root / "submission" / "days", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(ROOT / "solutions" / "day1" / "block.py", root / "submission" / "days" / "day1" / "block.py")
+    no_landlock = {"TINYLSM_PRETEND_NO_LANDLOCK": "1"}
+    refused = run_autograder(root, no_landlock)
+    assert refused["score"] == 0 and not refused["tests"]
+    assert "grading refused: this machine has no Landlock" in refused["output"], refused["output"]
+    graded = run_autograder(root, {**no_landlock, "TINYLSM_WITHOUT_LANDLOCK": "1"})
+    assert graded["score"] == 100, graded["output"]
+
+
 @pytest.mark.parametrize("cheat", ["exec_reference", "leak_hidden_tests"])
 def test_a_submission_cannot_read_the_bundled_solutions_or_hidden_tests(
     bundle: Path, tmp_path: Path, cheat: str

@@ -47,6 +47,8 @@ from checker.common import (
     parse_arguments,
 )
 from checker.grading.gradebook import GRADEBOOK, summary, write_gradebook
+from checker.grading.isolation import limits
+from checker.grading.isolation.containment import missing_file_guard
 
 CAUSE = re.compile(r"\b[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")
 """A line naming an exception, as in ``SyntaxError: invalid syntax``."""
@@ -102,14 +104,22 @@ def gradebook_row(name: str, report: dict) -> dict:
     }
 
 
-def grade_submission(course: Path, submission: Path, out: Path, days: list[int]) -> dict:
+def grade_submission(
+    course: Path, submission: Path, out: Path, days: list[int], *, without_landlock: bool = False
+) -> dict:
     """Grade one submission in a checker process; its gradebook row (with ``error`` when grading failed)."""
     report_file = out / f"{submission.name}.json"
     report_file.unlink(missing_ok=True)  # never mistake an earlier run's report for this one's
     command = [sys.executable, "-m", "checker", "--root", str(course), "--submission", str(submission)]
     command += ["--json", str(report_file), *(f"--day={day}" for day in days)]
+    if without_landlock:
+        command.append("--without-landlock")
     # Whatever composition this shell asks for, the checker grades each submission the same way.
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("TINYLSM_")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TINYLSM_") or key == limits.PRETEND_NO_LANDLOCK
+    }
     started = time.monotonic()
     completed = subprocess.run(
         command, cwd=course, env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
@@ -158,6 +168,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--similarity", action="store_true", help="also compare the code of every pair of submissions (see: similarity)"
     )
+    parser.add_argument(
+        "--without-landlock",
+        action="store_true",
+        help="grade on a machine without Landlock, where each submission's code could forge its grade",
+    )
     parser.add_argument("--root", default=str(DEFAULT_ROOT), help="the course to grade on")
     return parser
 
@@ -174,6 +189,12 @@ def main(argv: list[str]) -> int:
             raise UsageError("-j takes a number of submissions at once, 1 or more")
         if GRADEBOOK in {s.name for s in submissions}:
             raise UsageError(f"a submission may not be named {GRADEBOOK}: its report would clash with the gradebook")
+        unguarded = missing_file_guard()
+        if unguarded and not args.without_landlock:
+            raise UsageError(
+                f"grading refused: {unguarded}. No grade could be trusted. Grade on a machine with Landlock, "
+                "or pass --without-landlock to grade submissions you trust anyway."
+            )
     except UsageError as error:
         print(f"checker: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -181,7 +202,7 @@ def main(argv: list[str]) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"Grading {len(submissions)} submission(s), {args.jobs} at a time, into {out}", flush=True)
-    rows = grade_class(course, submissions, out, args.day or [], args.jobs)
+    rows = grade_class(course, submissions, out, args.day or [], args.jobs, without_landlock=args.without_landlock)
     write_gradebook(rows, out)
     print(f"Gradebook: {out / (GRADEBOOK + '.csv')} and {out / (GRADEBOOK + '.json')}")
     for line in summary(rows, load_grading().points_per_day):
@@ -196,7 +217,9 @@ def main(argv: list[str]) -> int:
     return status
 
 
-def grade_class(course: Path, submissions: list[Path], out: Path, days: list[int], jobs: int) -> list[dict]:
+def grade_class(
+    course: Path, submissions: list[Path], out: Path, days: list[int], jobs: int, *, without_landlock: bool = False
+) -> list[dict]:
     """Grade ``submissions``, ``jobs`` at a time, with a progress bar and a line for each; their rows, by name."""
     console = Console()
     columns = (TextColumn("Grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -207,7 +230,10 @@ def grade_class(course: Path, submissions: list[Path], out: Path, days: list[int
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         bar = progress.add_task("grading", total=len(submissions))
-        futures = {pool.submit(grade_submission, course, s.resolve(), out, days): s.name for s in submissions}
+        futures = {
+            pool.submit(grade_submission, course, s.resolve(), out, days, without_landlock=without_landlock): s.name
+            for s in submissions
+        }
         for done, future in enumerate(as_completed(futures), start=1):
             try:
                 row = future.result()

@@ -55,9 +55,23 @@ def protect(settings: WorkerSettings) -> None:
         notes.append(f"Landlock ABI {version}: reads only the engine's tree and Python, writes only its scratch folder")
         notes.append("the test process reads no file of the course once its tests are loaded (Landlock)")
     else:
-        notes.append("no Landlock in this kernel: file access is limited by permissions only")
+        # the engine process is then limited by file permissions alone: it can read the
+        # reference and the tests, and write into the course (see ``missing_file_guard``)
+        settings.read_paths, settings.write_paths = [], []
+        notes.append(f"NO FILE GUARD: {missing_file_guard()}")
     notes.append(f"memory limit {settings.memory_limit_mb} MiB; import time limit {settings.import_time_limit:g} s")
     settings.protections = notes
+
+
+def missing_file_guard() -> str | None:
+    """Why the files of a graded run are not guarded from the code it grades, or ``None`` when they are."""
+    if limits.abi_version():
+        return None
+    return (
+        "this machine has no Landlock (Linux 5.13 or later, with landlock among its security modules), "
+        "so the code graded can read every file its user can, the reference and the hidden tests among them, "
+        "and write into the course and the tests of the days graded after it"
+    )
 
 
 def adopt_orphans() -> bool:

@@ -26,6 +26,10 @@ _SYSCALLS = {  # landlock_create_ruleset, landlock_add_rule, landlock_restrict_s
     "aarch64": (444, 445, 446),
 }
 _CREATE_RULESET_VERSION = 1
+PRETEND_NO_LANDLOCK = "TINYLSM_PRETEND_NO_LANDLOCK"
+"""Set (to anything) in the checker's environment, grading behaves as on a kernel without Landlock.
+
+For the course's own tests of that case: nothing a submission runs can set it."""
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_PDEATHSIG = 1
@@ -96,6 +100,8 @@ def _libc() -> ctypes.CDLL | None:
 
 def abi_version() -> int:
     """The Landlock ABI this kernel offers; 0 when it has none (or this is not Linux)."""
+    if os.environ.get(PRETEND_NO_LANDLOCK):
+        return 0
     libc = _libc()
     numbers = _SYSCALLS.get(platform.machine())
     if libc is None or numbers is None:
