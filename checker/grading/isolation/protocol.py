@@ -271,11 +271,16 @@ class Endpoint:
             self._sock.shutdown(socket.SHUT_RDWR)
 
     def _route(self, message: tuple) -> None:
-        """Hand a message to its lane's thread, starting a thread for a new lane of the other side."""
+        """Hand a request or an answer to its lane's thread, starting a thread for a new lane of the other side.
+
+        Called with the read lock held. A thread that takes the lock next and finds its
+        inbox empty must know its message is still on the wire: were it routed after
+        the lock was let go, that thread could block reading the socket for an answer
+        already read, while the other side, waiting on that thread, sends nothing more.
+        (Releases are handled after the lock is let go: dropping an object may run its
+        ``__del__``, which must not run with the socket's reading held.)
+        """
         kind, lane = message[0], message[1]
-        if kind == "release":
-            self._on_release(message[3])
-            return
         with self._inbox_lock:
             inbox = self._inboxes.get(lane)
             new_lane = inbox is None
@@ -301,13 +306,14 @@ class Endpoint:
                     except queue.Empty:
                         pass
                     message = self._read_one()
+                    if message is not None and message[0] != "release":
+                        if message[1] == lane:
+                            return message
+                        self._route(message)
                 finally:
                     self._read_lock.release()
-                if message is None:
-                    continue
-                if message[0] != "release" and message[1] == lane:
-                    return message
-                self._route(message)
+                if message is not None and message[0] == "release":
+                    self._on_release(message[3])
                 continue
             # another thread reads (or a deadline applies): wait for what it hands over
             wait = FOLLOWER_WAIT if deadline is None else max(0.0, min(FOLLOWER_WAIT, deadline - time.monotonic()))
@@ -333,8 +339,10 @@ class Endpoint:
                 except (OSError, ValueError):
                     ready = [self._sock]
                 message = self._read_one() if ready else None
-            if message is not None:
-                self._route(message)
+                if message is not None and message[0] != "release":
+                    self._route(message)
+            if message is not None and message[0] == "release":
+                self._on_release(message[3])
 
     def _servant(self, lane: Lane) -> None:
         """Serve every request of one lane of the other side, on this one thread."""
