@@ -1,4 +1,5 @@
-"""The wire between the test process and the engine process, on its own: two endpoints over a socket pair."""
+"""The wire between the test process and the engine process (two endpoints over a socket pair), and the engine
+process's own refusal to run code it cannot guard."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from checker.grading.isolation import limits
+from checker.grading.isolation.client import Client
+from checker.grading.isolation.engine import _local_settings
 from checker.grading.isolation.protocol import Endpoint
+from checker.grading.isolation.trees import python_paths
 
 CALLERS, CALLS_EACH = 4, 15
 HANDOVER_DELAY = 0.06
@@ -88,3 +94,19 @@ def test_many_threads_with_nested_calls_never_wait_for_an_answer_already_read(wi
     stuck = sum(thread.is_alive() for thread in threads)
     assert not stuck, f"{stuck} of {CALLERS} threads still wait for an answer after 20 s"
     assert answers == ["fsynced"] * (CALLERS * CALLS_EACH)
+
+
+@pytest.mark.skipif(limits.abi_version() == 0, reason="needs a kernel with Landlock")
+def test_an_engine_process_whose_file_guard_failed_runs_none_of_the_code(tmp_path: Path) -> None:
+    """Asked for Landlock and refused it (here: a rule on a namespace file), the engine imports nothing."""
+    settings = _local_settings(str(tmp_path))
+    settings.read_paths = [*python_paths(), settings.tree, "/proc/self/ns/pid"]  # Landlock refuses a rule on nsfs
+    settings.write_paths = [str(tmp_path)]
+    client = Client(settings)
+    try:
+        with pytest.raises(Exception, match="could not limit its file access") as refused:
+            client.import_module("tinylsm.options")
+        assert "runs none of the code graded" in str(refused.value)
+        assert client.call("status")["file access"].startswith("not in force")
+    finally:
+        client.stop()

@@ -110,6 +110,8 @@ class Worker:
 
     def __init__(self, sock: socket.socket, student_dirs: list[str], status: dict) -> None:
         self.status = status
+        self.refusal: str | None = None
+        """Why no module may be imported here (the file guard asked for is not in force), if so."""
         self.objects = Objects()
         self.proxies = ProxyTable()
         self.student_dirs = tuple(os.path.realpath(d) + os.sep for d in student_dirs)
@@ -205,6 +207,8 @@ class Worker:
     def serve(self, op: str, args: tuple) -> Any:
         if op == "import":
             (name,) = args
+            if self.refusal:
+                raise PermissionError(self.refusal)
             return importlib.import_module(name)
         if op == "call":
             target, positional, keywords = args
@@ -384,6 +388,12 @@ def main(config_text: str) -> None:
     os.environ.clear()
     os.environ.update(config["environment"])
     worker = Worker(sock, config["student_dirs"], {"file access": file_access, "user": os.getuid(), "pid": pid})
+    if config["read_paths"] and not file_access.startswith("landlock ABI"):
+        # asked for a file guard and did not get one: fail closed, never run the code graded unguarded
+        worker.refusal = (
+            f"the engine process could not limit its file access ({file_access}), so it runs none of the code "
+            "graded: report this to the instructor, with the machine it was graded on"
+        )
     worker.endpoint.start()
     worker.endpoint.wait_until_gone()
     os._exit(0)
