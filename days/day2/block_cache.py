@@ -39,11 +39,13 @@ class BlockCache:
         """A cache of at most ``capacity_bytes`` (0 caches nothing) that counts into ``counters``."""
         raise NotImplementedError("day2.task4: BlockCache.__init__ — see book: Day 2, Task 4")
 
-    def get_or_load(self, sst_id: int, block_idx: int, load: Callable[[], Block]) -> Block:
+    def get_or_load(self, sst_id: int, block_idx: int, load: Callable[[], Block], fill_cache: bool = True) -> Block:
         """Block ``block_idx`` of table ``sst_id``: from memory (a hit), else ``load()`` (a miss).
 
         A loaded block is kept, evicting the least recently used blocks until it fits;
-        a block larger than the whole capacity is returned without being kept.
+        a block larger than the whole capacity is returned without being kept. With
+        ``fill_cache=False`` (a compaction's reads, which touch each block once) a
+        cached block is still used, but a loaded one is not kept, so that it evicts nothing.
         """
         raise NotImplementedError("day2.task4: BlockCache.get_or_load — see book: Day 2, Task 4")
 

@@ -175,11 +175,12 @@ class SsTable:
         """
         raise NotImplementedError("day2.task2: SsTable.read_block — see book: Day 2, Task 2")
 
-    def read_block_cached(self, block_idx: int) -> Block:
+    def read_block_cached(self, block_idx: int, fill_cache: bool = True) -> Block:
         """Block ``block_idx`` through the block cache: from memory on a hit, from disk on a miss.
 
-        A table without a cache reads the block from disk every time (tasks 1-3 need
-        only that branch; task 4 adds the cache).
+        With ``fill_cache=False`` a block read from disk is not kept (see
+        ``BlockCache.get_or_load``). A table without a cache reads the block from disk
+        every time (tasks 1-3 need only that branch; task 4 adds the cache).
         """
         if self.block_cache is None:
             return self.read_block(block_idx)
@@ -211,23 +212,24 @@ class SsTableIterator:
 
     It holds one block at a time, read through ``SsTable.read_block_cached``. Seeking
     reads at most one block; ``next`` reads a block only when it crosses into it.
+    ``fill_cache=False`` reads without keeping the blocks it loads (a compaction's reads).
     """
 
-    def __init__(self, table: SsTable) -> None:
+    def __init__(self, table: SsTable, fill_cache: bool = True) -> None:
         """An iterator over ``table`` that is not positioned yet (not valid)."""
         raise NotImplementedError("day2.task3: SsTableIterator.__init__ — see book: Day 2, Task 3")
 
     @classmethod
-    def create_and_seek_to_first(cls, table: SsTable) -> SsTableIterator:
+    def create_and_seek_to_first(cls, table: SsTable, fill_cache: bool = True) -> SsTableIterator:
         """An iterator positioned on the table's first entry."""
-        iterator = cls(table)
+        iterator = cls(table, fill_cache)
         iterator.seek_to_first()
         return iterator
 
     @classmethod
-    def create_and_seek_to_key(cls, table: SsTable, key: bytes) -> SsTableIterator:
+    def create_and_seek_to_key(cls, table: SsTable, key: bytes, fill_cache: bool = True) -> SsTableIterator:
         """An iterator positioned on the first entry whose key is ``>= key``."""
-        iterator = cls(table)
+        iterator = cls(table, fill_cache)
         iterator.seek_to_key(key)
         return iterator
 

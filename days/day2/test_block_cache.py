@@ -66,6 +66,52 @@ def test_get_or_load_calls_load_only_on_a_miss() -> None:
 
 
 @pytest.mark.day2_task4
+def test_get_or_load_without_fill_cache_keeps_nothing_but_uses_what_is_cached() -> None:
+    """get_or_load(..., fill_cache=False) keeps no block it loads, yet returns a block already cached (a hit)."""
+    cache = BlockCache(1 << 20)
+    block = one_entry_block(b"key", b"value")
+    calls = []
+
+    def load() -> Block:
+        calls.append(1)
+        return block
+
+    results = [cache.get_or_load(3, 0, load, fill_cache=False) for _ in range(2)]
+    assert all(result is block for result in results), "get_or_load must return the loaded block"
+    assert len(calls) == 2, (
+        f"two get_or_load calls with fill_cache=False should load the block twice (it is not kept), "
+        f"loaded it {len(calls)} times"
+    )
+    cache.get_or_load(3, 0, load)  # kept this time
+    assert cache.get_or_load(3, 0, load, fill_cache=False) is block
+    assert len(calls) == 3, "with fill_cache=False a block already in the cache must be taken from it, not loaded"
+    assert (cache.counters.block_cache_misses, cache.counters.block_cache_hits) == (3, 1), (
+        f"expected 3 misses and 1 hit, got {cache.counters}"
+    )
+
+
+@pytest.mark.day2_task4
+def test_an_iterator_without_fill_cache_reads_every_block_and_keeps_none(tmp_path: Path) -> None:
+    """SsTableIterator with fill_cache=False reads the table right but leaves its blocks out of the cache."""
+    cache = BlockCache(1 << 20)
+    table = build_table(tmp_path, cache)
+    scans = [
+        collect(SsTableIterator.create_and_seek_to_first(table, fill_cache=False)),
+        collect(SsTableIterator.create_and_seek_to_key(table, ENTRIES[0][0], fill_cache=False)),
+    ]
+    assert scans == [ENTRIES, ENTRIES], f"expected {show(ENTRIES)} twice, got {show(scans)}"
+    read_again = collect(BlockIterator.create_and_seek_to_first(table.read_block_cached(1, fill_cache=False)))
+    assert read_again == ENTRIES[5:10], f"block 1 should hold {show(ENTRIES[5:10])}, got {show(read_again)}"
+    counters = cache.counters
+    blocks = table.num_blocks()
+    got = (counters.blocks_read, counters.block_cache_hits)
+    assert got == (2 * blocks + 1, 0), (
+        f"two scans of {blocks} blocks and one more read, none of them kept, should read {2 * blocks + 1} blocks "
+        f"from disk with no hit; (blocks_read, hits) = {got}"
+    )
+
+
+@pytest.mark.day2_task4
 def test_scanning_a_table_twice_reads_each_block_from_disk_once(tmp_path: Path) -> None:
     """Scanning a table twice through a large enough block cache reads each of its blocks from disk once."""
     cache = BlockCache(1 << 20)

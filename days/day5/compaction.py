@@ -71,7 +71,9 @@ def merged_iterator(task: CompactionTask, tables: Mapping[int, SsTable]) -> Stor
     """One iterator over every input of ``task``, newest version of each key first.
 
     A sorted run is read with a ``ConcatIterator``; L0 files, which overlap, are
-    merged with a ``MergeIterator`` (newest first).
+    merged with a ``MergeIterator`` (newest first). Every table is read with
+    ``fill_cache=False``: a compaction reads each block once, and keeping those
+    blocks would evict the ones that reads come back for.
     """
     raise NotImplementedError("day5.task1: merged_iterator — see book: Day 5, Task 1")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tinylsm.block_cache import BlockCache
 from tinylsm.compaction import controller_for, merged_iterator, write_compaction_output
 from tinylsm.engine import LsmStorage
 from tinylsm.files import sst_path
@@ -146,6 +147,46 @@ def test_tiered_merge_takes_each_key_from_the_newest_tier(tmp_path: Path) -> Non
     merged = collect(merged_iterator(task, tables))
     want = [(b"a", b"a-mid"), (b"b", b"b-mid"), (b"c", b"c-new"), (b"d", None), (b"e", b"e-old")]
     assert merged == want, f"three tiers, newest first: expected {show(want)}, got {show(merged)}"
+
+
+@pytest.mark.day5_task1
+@pytest.mark.parametrize("inputs", ["L0 over L1", "L1 over L2", "tiers"])
+def test_a_compaction_leaves_hot_blocks_in_the_cache(tmp_path: Path, inputs: str) -> None:
+    """merged_iterator kept the blocks it read in the block cache, evicting a hot block of another table."""
+    cache = BlockCache(400)  # a few blocks of 64 bytes: a compaction's reads would evict a block read before them
+    options = options_for_day(5, block_size=64)
+
+    def cached_table(sst_id: int, first: int, count: int, step: int = 1) -> SsTable:
+        builder = SsTableBuilder(options)
+        for n in range(first, first + count * step, step):
+            builder.add(b"key%05d" % n, b"value-%05d" % n)
+        return builder.build(sst_id, sst_path(tmp_path, sst_id), cache)
+
+    hot = cached_table(99, 0, 1)
+    hot.read_block_cached(0)  # a block that reads keep coming back for
+    tables = {
+        1: cached_table(1, 0, 30),
+        2: cached_table(2, 30, 30),
+        3: cached_table(3, 0, 30, step=2),  # overlaps tables 1 and 2
+        4: cached_table(4, 1, 30, step=2),  # overlaps tables 1, 2 and 3
+    }
+    task: LevelCompactionTask | TieredCompactionTask
+    if inputs == "L0 over L1":
+        task = LevelCompactionTask(upper_level=0, upper=(4, 3), lower_level=1, lower=(1, 2), is_bottom=False)
+    elif inputs == "L1 over L2":
+        task = LevelCompactionTask(upper_level=1, upper=(1, 2), lower_level=2, lower=(3,), is_bottom=False)
+    else:  # the newest tier holds two tables that overlap
+        task = TieredCompactionTask(tiers=((4, 3), (1, 2)), is_bottom=False)
+    merged = collect(merged_iterator(task, tables))
+    keys = [key for key, _ in merged]
+    want = [b"key%05d" % n for n in range(60)]
+    assert keys == want, f"the merge of {inputs} should hold keys {show(want)}, got {show(keys)}"
+    hits = cache.counters.block_cache_hits
+    hot.read_block_cached(0)
+    assert cache.counters.block_cache_hits == hits + 1, (
+        f"after merging {inputs}, a block read just before the compaction was no longer cached: a compaction "
+        "reads each block once, so it must read with fill_cache=False and keep none of them"
+    )
 
 
 @pytest.mark.day5_task1

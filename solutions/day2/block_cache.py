@@ -53,11 +53,13 @@ class BlockCache:
         self._used = 0
         # END SOLUTION
 
-    def get_or_load(self, sst_id: int, block_idx: int, load: Callable[[], Block]) -> Block:
+    def get_or_load(self, sst_id: int, block_idx: int, load: Callable[[], Block], fill_cache: bool = True) -> Block:
         """Block ``block_idx`` of table ``sst_id``: from memory (a hit), else ``load()`` (a miss).
 
         A loaded block is kept, evicting the least recently used blocks until it fits;
-        a block larger than the whole capacity is returned without being kept.
+        a block larger than the whole capacity is returned without being kept. With
+        ``fill_cache=False`` (a compaction's reads, which touch each block once) a
+        cached block is still used, but a loaded one is not kept, so that it evicts nothing.
         """
         # BEGIN SOLUTION day2.task4
         key = (sst_id, block_idx)
@@ -70,6 +72,8 @@ class BlockCache:
                 return block
             self.counters.block_cache_misses += 1
         block = load()
+        if not fill_cache:
+            return block
         charge = block_charge(block)
         if charge > self.capacity_bytes:
             return block

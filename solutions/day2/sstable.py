@@ -320,16 +320,17 @@ class SsTable:
             raise CorruptionError(f"{self._name} block {block_idx} at offset {meta.offset}: {error}") from error
         # END SOLUTION
 
-    def read_block_cached(self, block_idx: int) -> Block:
+    def read_block_cached(self, block_idx: int, fill_cache: bool = True) -> Block:
         """Block ``block_idx`` through the block cache: from memory on a hit, from disk on a miss.
 
-        A table without a cache reads the block from disk every time (tasks 1-3 need
-        only that branch; task 4 adds the cache).
+        With ``fill_cache=False`` a block read from disk is not kept (see
+        ``BlockCache.get_or_load``). A table without a cache reads the block from disk
+        every time (tasks 1-3 need only that branch; task 4 adds the cache).
         """
         if self.block_cache is None:
             return self.read_block(block_idx)
         # BEGIN SOLUTION day2.task4
-        return self.block_cache.get_or_load(self.id, block_idx, lambda: self.read_block(block_idx))
+        return self.block_cache.get_or_load(self.id, block_idx, lambda: self.read_block(block_idx), fill_cache)
         # END SOLUTION
 
     def find_block_idx(self, key: bytes) -> int:
@@ -433,28 +434,30 @@ class SsTableIterator:
 
     It holds one block at a time, read through ``SsTable.read_block_cached``. Seeking
     reads at most one block; ``next`` reads a block only when it crosses into it.
+    ``fill_cache=False`` reads without keeping the blocks it loads (a compaction's reads).
     """
 
-    def __init__(self, table: SsTable) -> None:
+    def __init__(self, table: SsTable, fill_cache: bool = True) -> None:
         """An iterator over ``table`` that is not positioned yet (not valid)."""
         # BEGIN SOLUTION day2.task3
         self._table = table
+        self._fill_cache = fill_cache
         self._num_blocks = table.num_blocks()
         self._block_idx = self._num_blocks
         self._block_iter: BlockIterator | None = None
         # END SOLUTION
 
     @classmethod
-    def create_and_seek_to_first(cls, table: SsTable) -> SsTableIterator:
+    def create_and_seek_to_first(cls, table: SsTable, fill_cache: bool = True) -> SsTableIterator:
         """An iterator positioned on the table's first entry."""
-        iterator = cls(table)
+        iterator = cls(table, fill_cache)
         iterator.seek_to_first()
         return iterator
 
     @classmethod
-    def create_and_seek_to_key(cls, table: SsTable, key: bytes) -> SsTableIterator:
+    def create_and_seek_to_key(cls, table: SsTable, key: bytes, fill_cache: bool = True) -> SsTableIterator:
         """An iterator positioned on the first entry whose key is ``>= key``."""
-        iterator = cls(table)
+        iterator = cls(table, fill_cache)
         iterator.seek_to_key(key)
         return iterator
 
@@ -516,7 +519,7 @@ class SsTableIterator:
         if block_idx >= self._num_blocks:
             self._block_iter = None
             return
-        block = self._table.read_block_cached(block_idx)
+        block = self._table.read_block_cached(block_idx, self._fill_cache)
         if key is None:
             self._block_iter = BlockIterator.create_and_seek_to_first(block)
         else:

@@ -88,14 +88,16 @@ def merged_iterator(task: CompactionTask, tables: Mapping[int, SsTable]) -> Stor
     """One iterator over every input of ``task``, newest version of each key first.
 
     A sorted run is read with a ``ConcatIterator``; L0 files, which overlap, are
-    merged with a ``MergeIterator`` (newest first).
+    merged with a ``MergeIterator`` (newest first). Every table is read with
+    ``fill_cache=False``: a compaction reads each block once, and keeping those
+    blocks would evict the ones that reads come back for.
     """
     # BEGIN SOLUTION day5.task1
     if isinstance(task, TieredCompactionTask):
         return MergeIterator.create([_run_iterator([tables[i] for i in tier]) for tier in task.tiers])
     upper = [tables[i] for i in task.upper]
     upper_iterator = (
-        MergeIterator.create([SsTableIterator.create_and_seek_to_first(t) for t in upper])
+        MergeIterator.create([SsTableIterator.create_and_seek_to_first(t, fill_cache=False) for t in upper])
         if task.upper_level == 0
         else _run_iterator(upper)
     )
@@ -323,11 +325,15 @@ class Compactor:
 
 # BEGIN SOLUTION
 def _run_iterator(tables: list[SsTable]) -> StorageIterator:
-    """A sorted run through ``ConcatIterator``; tables that overlap through ``MergeIterator``."""
+    """A sorted run through ``ConcatIterator``; tables that overlap through ``MergeIterator``. Fills no cache."""
     disjoint = all(a.last_key < b.first_key for a, b in itertools.pairwise(tables))
     if disjoint:
-        return ConcatIterator.create_and_seek_to_first(tables, SsTableIterator.create_and_seek_to_key)
-    return MergeIterator.create([SsTableIterator.create_and_seek_to_first(t) for t in tables])
+        return ConcatIterator.create_and_seek_to_first(tables, _open_without_filling_cache)
+    return MergeIterator.create([SsTableIterator.create_and_seek_to_first(t, fill_cache=False) for t in tables])
+
+
+def _open_without_filling_cache(table: SsTable, key: bytes) -> SsTableIterator:
+    return SsTableIterator.create_and_seek_to_key(table, key, fill_cache=False)
 
 
 def _trivial_move(task: CompactionTask, tables: Mapping[int, SsTable]) -> list[SsTable] | None:
