@@ -9,6 +9,7 @@ an instructor grades one (``--submission``, ``--json``, ``--gradescope``).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -92,6 +93,15 @@ def test_hidden_tests_never_reach_the_feedback(tmp_path: Path) -> None:
     leaked = [name for name in function_names if name in everything]
     assert not leaked, f"hidden test names reached the feedback: {leaked[:3]}"
     assert "reproduce_failure" not in everything
+
+
+def test_the_code_graded_starts_no_process(tmp_path: Path) -> None:
+    """A fork bomb (or any process left behind) is refused at its first fork: the grader and its neighbours go on."""
+    report, results, _, elapsed = grade("fork_bomb", tmp_path, 1)
+    assert_no_points(report, results)
+    forked = set(re.findall(r"FORKED:(\d+)", json.dumps(report)))
+    assert forked == {"0"}, f"the engine process forked {forked or 'an unknown number of'} processes"
+    assert elapsed < 120, f"grading a fork bomb took {elapsed:.0f} s"
 
 
 def test_a_module_that_hangs_at_import_is_reported_within_a_minute(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@
 * ``die_with_parent``: the kernel kills this process when the one that started it
   ends (``PR_SET_PDEATHSIG``), so that a killed grader leaves nothing running.
 * ``limit_memory``: a cap on the address space.
+* ``forbid_new_processes``: a seccomp filter under which the process may start
+  threads but no process (a fork bomb or a process left behind is refused at once).
 
 Only the standard library (``ctypes``) is used, since the engine process imports
 this module from its own tree. Each function does nothing on a system without the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import platform
 import resource
@@ -189,3 +192,67 @@ def limit_memory(megabytes: int) -> None:
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+# seccomp: struct seccomp_data is nr (u32), arch (u32), instruction_pointer (u64), args (6 x u64)
+_SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}  # AUDIT_ARCH_*
+_PROCESS_SYSCALLS = {  # clone, clone3, fork, vfork (aarch64 has no fork nor vfork: numbers no call has)
+    "x86_64": (56, 435, 57, 58),
+    "aarch64": (220, 435, 0xFFFFFFFF, 0xFFFFFFFF),
+}
+_X32_SYSCALL_BIT = 0x40000000
+_CLONE_THREAD = 0x00010000
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
+_LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _process_filter(arch: int, clone: int, clone3: int, fork: int, vfork: int) -> list[tuple[int, int, int, int]]:
+    """The BPF program: ``clone`` of a thread passes; ``clone`` of a process, ``fork`` and ``vfork`` get EPERM;
+    ``clone3`` gets ENOSYS, so that the C library falls back to ``clone`` (whose flags a filter can read)."""
+    allow, refuse, absent = 10, 11, 12  # the program's last three instructions
+    program = [
+        (_LD_W_ABS, 0, 0, 4),  # 0: arch
+        (_JEQ, 0, allow - 2, arch),  # 1: another architecture's calls: not this filter's business
+        (_LD_W_ABS, 0, 0, 0),  # 2: the call's number
+        (_JGE, refuse - 4, 0, _X32_SYSCALL_BIT),  # 3: x32 calls
+        (_JEQ, absent - 5, 0, clone3),  # 4
+        (_JEQ, 0, 2, clone),  # 5: clone: read its flags (6, 7); any other call: go on (8)
+        (_LD_W_ABS, 0, 0, 16),  # 6: the low half of the first argument: clone's flags
+        (_JSET, allow - 8, refuse - 8, _CLONE_THREAD),  # 7: a thread passes, a process does not
+        (_JEQ, refuse - 9, 0, fork),  # 8
+        (_JEQ, refuse - 10, allow - 10, vfork),  # 9
+        (_RET, 0, 0, _RET_ALLOW),  # 10
+        (_RET, 0, 0, _RET_ERRNO | errno.EPERM),  # 11
+        (_RET, 0, 0, _RET_ERRNO | errno.ENOSYS),  # 12
+    ]
+    return program
+
+
+def forbid_new_processes() -> str:
+    """From now on, this process and its threads may start threads but no process (Linux, seccomp); what holds.
+
+    ``fork``, ``vfork`` and a ``clone`` without ``CLONE_THREAD`` fail with ``EPERM``,
+    so ``os.fork``, ``subprocess`` and ``multiprocessing`` raise ``PermissionError``.
+    Threads created before the call are not covered: call it before starting any.
+    """
+    libc = _libc()
+    machine = platform.machine()
+    if libc is None or machine not in _SECCOMP_ARCH:
+        return "not available here"
+    program = _process_filter(_SECCOMP_ARCH[machine], *_PROCESS_SYSCALLS[machine])
+    filters = (_SockFilter * len(program))(*(_SockFilter(*instruction) for instruction in program))
+    fprog = _SockFprog(len(program), filters)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
+        return "not in force (no_new_privs was refused)"
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0):
+        return f"not in force (seccomp refused the filter: {os.strerror(ctypes.get_errno())})"
+    return "threads only (seccomp)"

@@ -384,10 +384,13 @@ def main(config_text: str) -> None:
     file_access = (
         limits.restrict(config["read_paths"], config["write_paths"]) if config["read_paths"] else "not limited"
     )
+    # before any thread starts: a seccomp filter covers only the threads started after it
+    processes = limits.forbid_new_processes() if config["forbid_processes"] else "not limited"
     os.chdir(config["scratch"])
     os.environ.clear()
     os.environ.update(config["environment"])
-    worker = Worker(sock, config["student_dirs"], {"file access": file_access, "user": os.getuid(), "pid": pid})
+    status = {"file access": file_access, "processes": processes, "user": os.getuid(), "pid": pid}
+    worker = Worker(sock, config["student_dirs"], status)
     if config["read_paths"] and not file_access.startswith("landlock ABI"):
         # asked for a file guard and did not get one: fail closed, never run the code graded unguarded
         worker.refusal = (
