@@ -38,7 +38,9 @@ Gradescope base image with Python 3.11 or newer (e.g. Ubuntu 24.04).
 * ``AUTOGRADER_ROOT``: the autograder's folder (default ``/autograder``);
 * ``TINYLSM_GRADE_DAYS``: grade only these days, e.g. ``1`` or ``1,3`` (default: every day);
 * ``TINYLSM_PYTHON``: the interpreter when ``setup.sh`` made no virtual environment
-  (default ``python3``).
+  (default ``python3``);
+* ``TINYLSM_WITHOUT_LANDLOCK``: set, grade even on a kernel without Landlock (where a
+  submission could forge its grade; see the instructor guide).
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 #   AUTOGRADER_ROOT     the autograder's folder (default /autograder)
 #   TINYLSM_GRADE_DAYS  grade only these days, e.g. "1" or "1,3" (default: every day)
 #   TINYLSM_PYTHON      the interpreter when setup.sh made no virtual environment (default python3)
+#   TINYLSM_WITHOUT_LANDLOCK  set: grade even where the kernel has no Landlock (grades can then be forged)
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 RESULTS="$ROOT/results/results.json"
@@ -165,19 +168,19 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 GRADE_DAYS="${TINYLSM_GRADE_DAYS:-}"
-DAYS=()
+OPTIONS=()
 for day in ${GRADE_DAYS//,/ }; do
-    DAYS+=(--day "$day")
+    OPTIONS+=(--day "$day")
 done
 if [ -n "${TINYLSM_WITHOUT_LANDLOCK:-}" ]; then  # the image's kernel has no Landlock, and you accept it
-    DAYS+=(--without-landlock)
+    OPTIONS+=(--without-landlock)
 fi
 
 STAGE='import sys; from checker.instructor.export import stage_main; sys.exit(stage_main(sys.argv[1:]))'
 {
     cd "$ROOT/source" &&
         "$PYTHON" -c "$STAGE" "$ROOT/submission" "$WORK/submission" &&
-        "$PYTHON" -m checker --submission "$WORK/submission" --gradescope "$RESULTS" ${DAYS[@]+"${DAYS[@]}"}
+        "$PYTHON" -m checker --submission "$WORK/submission" --gradescope "$RESULTS" ${OPTIONS[@]+"${OPTIONS[@]}"}
 } 2>&1 | tee "$WORK/log"
 
 json_text() {  # stdin as the inside of a JSON string (ASCII only, so that the document is always valid)
