@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--test-timeout", type=int, metavar="S", help="seconds per test (default: course.toml)")
     parser.add_argument("--day-time-limit", type=int, metavar="S", help="seconds per day (default: course.toml)")
+    parser.add_argument(
+        "--disk-limit-mb", type=int, metavar="MB", help="disk a day's graded run may fill (default: course.toml)"
+    )
     parser.set_defaults(handler=GRADE)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

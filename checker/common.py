@@ -82,6 +82,7 @@ class Grading:
     weights: dict[str, float]
     import_time_limit: float = 30.0
     end_to_end_share: float = 0.0
+    disk_limit_mb: int = 2048
 
     def weight(self, name: str, visibility: str) -> float:
         """The weight of one test, by its function name and visibility."""
@@ -121,6 +122,7 @@ def load_grading(path: Path = COURSE_FILE) -> Grading:
         hidden_visibility=str(grading["hidden_visibility"]),
         import_time_limit=float(grading.get("import_time_limit", 30)),
         end_to_end_share=float(grading.get("end_to_end_share", 0)),
+        disk_limit_mb=int(grading.get("disk_limit_mb", 2048)),
         weights={name: float(w) for name, w in data.get("weights", {}).items()},
     )
 

@@ -22,7 +22,7 @@ SETTLE_SECONDS = 10
 """How long after the checker exits the reports are read again (a process left behind could still write)."""
 
 
-def grade(cheat: str, tmp_path: Path, *days: int) -> tuple[dict, dict, str, float]:
+def grade(cheat: str, tmp_path: Path, *days: int, options: tuple[str, ...] = ()) -> tuple[dict, dict, str, float]:
     """Grade a cheat; its JSON report and results.json, read ``SETTLE_SECONDS`` after the checker exited."""
     folder = submission(CHEATS / cheat, tmp_path / "submission")
     report, results = tmp_path / "report.json", tmp_path / "results.json"
@@ -35,6 +35,7 @@ def grade(cheat: str, tmp_path: Path, *days: int) -> tuple[dict, dict, str, floa
         str(folder),
         *day_args,
         *limits,
+        *options,
         "--no-compose",
         "--json",
         str(report),
@@ -102,6 +103,14 @@ def test_the_code_graded_starts_no_process(tmp_path: Path) -> None:
     forked = set(re.findall(r"FORKED:(\d+)", json.dumps(report)))
     assert forked == {"0"}, f"the engine process forked {forked or 'an unknown number of'} processes"
     assert elapsed < 120, f"grading a fork bomb took {elapsed:.0f} s"
+
+
+def test_the_code_graded_cannot_fill_the_disk(tmp_path: Path) -> None:
+    """A submission that writes gigabytes is stopped once its scratch folder passes the disk limit."""
+    report, results, _, elapsed = grade("fill_disk", tmp_path, 1, options=("--disk-limit-mb", "256"))
+    assert_no_points(report, results)
+    assert "filled more than 256 MiB of disk" in json.dumps(report), "the report should say why the run was stopped"
+    assert elapsed < 120, f"grading a submission that fills the disk took {elapsed:.0f} s"
 
 
 def test_a_module_that_hangs_at_import_is_reported_within_a_minute(tmp_path: Path) -> None:

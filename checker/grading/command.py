@@ -170,6 +170,8 @@ def _grading(args: argparse.Namespace) -> Grading:
         grading = dataclasses.replace(grading, test_timeout=args.test_timeout)
     if args.day_time_limit:
         grading = dataclasses.replace(grading, day_time_limit=args.day_time_limit)
+    if args.disk_limit_mb:
+        grading = dataclasses.replace(grading, disk_limit_mb=args.disk_limit_mb)
     return grading
 
 

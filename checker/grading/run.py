@@ -35,6 +35,15 @@ Progress = Callable[[int, int], None]
 IMPORT_TIME_LIMIT = 30.0
 """Seconds importing one module of the student's may take before it is reported as hanging."""
 
+DISK_LIMIT_MB = 2048
+"""Disk a day's graded run may fill in its scratch folder before the run is stopped."""
+
+DISK_POLL_SECONDS = 0.5
+"""How often the scratch folder of a running day is measured."""
+
+MAX_SCRATCH_ENTRIES = 200_000
+"""Files and folders a scratch folder may hold (a flood of empty files fills a disk's inodes)."""
+
 
 @dataclass
 class TestRun:
@@ -47,6 +56,7 @@ class TestRun:
     output: str
     timed_out: bool
     duration: float
+    disk_exceeded: bool = False
     protections: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
@@ -60,6 +70,7 @@ def run_pytest(
     time_limit: float = DAY_TIME_LIMIT,
     memory_limit_mb: int = MEMORY_LIMIT_MB,
     import_time_limit: float = IMPORT_TIME_LIMIT,
+    disk_limit_mb: int = DISK_LIMIT_MB,
     stop_at_first_failure: bool = False,
     trusted_code: bool = False,
     tests: str | None = None,
@@ -111,7 +122,8 @@ def run_pytest(
             cwd, protections, ignored = trees.tests, trees.settings.protections, trees.ignored
         if stop_at_first_failure:
             arguments.append("-x")
-        run = _run_test_process(cwd, arguments, env, private / "output.txt", time_limit, memory_limit_mb, progress)
+        limits = _RunLimits(time_limit, memory_limit_mb, None if trusted_code else (private / "scratch", disk_limit_mb))
+        run = _run_test_process(cwd, arguments, env, private / "output.txt", limits, progress)
         run.protections, run.ignored = protections, ignored
         if not trusted_code:
             keep = Path(env_changes.get("TINYLSM_REPLAY_DIR", root))
@@ -152,13 +164,52 @@ def _isolated_trees(
     return trees
 
 
+@dataclass
+class _RunLimits:
+    """The bounds of one test process: its time, its address space, and the disk its scratch folder may fill."""
+
+    time_limit: float
+    memory_limit_mb: int
+    disk: tuple[Path, int] | None
+    """The scratch folder and its limit in MiB (an isolated run's), or ``None``."""
+
+
+def scratch_usage(folder: Path) -> tuple[int, int]:
+    """(bytes the files below ``folder`` take on disk, how many files and folders it holds)."""
+    used = entries = 0
+    pending = [str(folder)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as found:
+                for entry in found:
+                    entries += 1
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(entry.path)
+                        else:
+                            used += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue  # removed while being measured
+        except OSError:
+            continue
+        if entries > MAX_SCRATCH_ENTRIES:
+            break
+    return used, entries
+
+
+def _over_disk_limit(disk: tuple[Path, int] | None) -> bool:
+    if disk is None:
+        return False
+    used, entries = scratch_usage(disk[0])
+    return used > disk[1] * 1024 * 1024 or entries > MAX_SCRATCH_ENTRIES
+
+
 def _run_test_process(
     cwd: Path,
     arguments: list[str],
     env: dict[str, str],
     output_file: Path,
-    time_limit: float,
-    memory_limit_mb: int,
+    limits: _RunLimits,
     progress: Progress | None,
 ) -> TestRun:
     """Run pytest with the grading plugin in a fresh, limited interpreter; what it reported."""
@@ -169,7 +220,7 @@ def _run_test_process(
         sys.executable,
         "-m",
         "checker.grading.sandbox",
-        str(memory_limit_mb),
+        str(limits.memory_limit_mb),
         "pytest",
         *arguments,
         "--hidden",
@@ -184,7 +235,8 @@ def _run_test_process(
         "addopts=--import-mode=importlib --strict-markers",
     ]
     started = time.monotonic()
-    timed_out = False
+    timed_out = disk_exceeded = False
+    returncode: int | None = None
     records: list[bytes] = []
     with output_file.open("wb") as output:
         process = subprocess.Popen(
@@ -200,16 +252,27 @@ def _run_test_process(
         os.close(write_end)
         reader = threading.Thread(target=_drain, args=(read_end, records, _Tally(progress)), daemon=True)
         reader.start()
+        deadline = started + limits.time_limit
         try:
-            returncode: int | None = process.wait(timeout=time_limit)
-        except subprocess.TimeoutExpired:
-            timed_out, returncode = True, None
+            while True:
+                try:
+                    returncode = process.wait(timeout=max(0.0, min(DISK_POLL_SECONDS, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        timed_out = True
+                        break
+                    if _over_disk_limit(limits.disk):
+                        disk_exceeded = True
+                        break
         finally:
             _kill_group(process)
             reader.join(timeout=10)
     duration = time.monotonic() - started
     collected, results, collect_errors = _read_results(b"".join(records))
-    return TestRun(collected, results, collect_errors, returncode, _tail(output_file), timed_out, duration)
+    run = TestRun(collected, results, collect_errors, returncode, _tail(output_file), timed_out, duration)
+    run.disk_exceeded = disk_exceeded
+    return run
 
 
 def _drain(fd: int, records: list[bytes], tally: _Tally) -> None:
@@ -302,12 +365,19 @@ def grade_day(
         time_limit=grading.day_time_limit,
         memory_limit_mb=grading.memory_limit_mb,
         import_time_limit=grading.import_time_limit,
+        disk_limit_mb=grading.disk_limit_mb,
         progress=progress,
     )
     report.duration = run.duration
     report.protections = run.protections
     report.ignored = run.ignored
-    if run.collect_errors or not run.collected:
+    disk_full = (
+        f"the code graded filled more than {grading.disk_limit_mb} MiB of disk (or more than "
+        f"{MAX_SCRATCH_ENTRIES:,} files), so the day's run was stopped"
+    )
+    if run.disk_exceeded and not run.collected:
+        report.error = disk_full
+    elif run.collect_errors or not run.collected:
         report.error = (
             "the tests could not be collected: " + "\n".join(run.collect_errors)
             if run.collect_errors
@@ -320,11 +390,14 @@ def grade_day(
         result = run.results.get(test["nodeid"])
         if result is None:
             outcome = "timeout" if run.timed_out else "error"
-            message = (
-                "the day's tests ran out of time before this test finished"
-                if run.timed_out
-                else "the test process ended before this test reported (a crash or an exit from the code under test?)"
-            )
+            if run.timed_out:
+                message = "the day's tests ran out of time before this test finished"
+            elif run.disk_exceeded:
+                message = disk_full + " before this test finished"
+            else:
+                message = (
+                    "the test process ended before this test reported (a crash or an exit from the code under test?)"
+                )
         else:
             outcome, message = result["outcome"], result["message"]
             if outcome == "failed" and result["when"] != "call":
