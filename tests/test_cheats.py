@@ -105,6 +105,14 @@ def test_the_code_graded_starts_no_process(tmp_path: Path) -> None:
     assert elapsed < 120, f"grading a fork bomb took {elapsed:.0f} s"
 
 
+def test_the_code_graded_opens_no_network_socket(tmp_path: Path) -> None:
+    """Graded code reaches no network: no solution fetched at grading time, nothing sent away."""
+    report, results, _, _ = grade("network", tmp_path, 1)
+    assert_no_points(report, results)
+    states = set(re.findall(r"NETWORK:(\w+)", json.dumps(report)))
+    assert states == {"refused"}, f"the engine process could open a network socket: {states}"
+
+
 def test_the_code_graded_cannot_fill_the_disk(tmp_path: Path) -> None:
     """A submission that writes gigabytes is stopped once its scratch folder passes the disk limit."""
     report, results, _, elapsed = grade("fill_disk", tmp_path, 1, options=("--disk-limit-mb", "256"))

@@ -112,8 +112,8 @@ class WorkerSettings:
     import_time_limit: float = 30.0
     pid_namespace: bool = False
     drop_capabilities: bool = False
-    forbid_processes: bool = False
-    """Whether the engine process may start threads only (a graded run's), not processes."""
+    threads_only: bool = False
+    """Whether the engine process may start threads only, and no process nor network socket (a graded run's)."""
     protections: list[str] = field(default_factory=list)
     worker_package: str = "_engine_worker"
 
@@ -229,7 +229,7 @@ class Client:
             "tree": settings.tree,
             "environment": settings.environment,
             "student_dirs": settings.student_dirs,
-            "forbid_processes": settings.forbid_processes,
+            "threads_only": settings.threads_only,
         }
         boot = (
             f"import sys; sys.path.insert(0, sys.argv[1]); from {settings.worker_package}.worker import main; "

@@ -59,8 +59,8 @@ def protect(settings: WorkerSettings) -> None:
         # reference and the tests, and write into the course (see ``missing_file_guard``)
         settings.read_paths, settings.write_paths = [], []
         notes.append(f"NO FILE GUARD: {missing_file_guard()}")
-    if settings.forbid_processes:
-        notes.append("threads only: the engine process may start no process (seccomp; Linux x86-64 and arm64)")
+    if settings.threads_only:
+        notes.append("threads only: the engine process may start no process and open no network socket (seccomp)")
     notes.append(f"memory limit {settings.memory_limit_mb} MiB; import time limit {settings.import_time_limit:g} s")
     settings.protections = notes
 

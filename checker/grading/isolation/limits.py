@@ -6,8 +6,8 @@
 * ``die_with_parent``: the kernel kills this process when the one that started it
   ends (``PR_SET_PDEATHSIG``), so that a killed grader leaves nothing running.
 * ``limit_memory``: a cap on the address space.
-* ``forbid_new_processes``: a seccomp filter under which the process may start
-  threads but no process (a fork bomb or a process left behind is refused at once).
+* ``threads_only``: a seccomp filter under which the process may start threads but
+  no process (a fork bomb is refused at its first fork) and open no network socket.
 
 Only the standard library (``ctypes``) is used, since the engine process imports
 this module from its own tree. Each function does nothing on a system without the
@@ -196,15 +196,24 @@ def limit_memory(megabytes: int) -> None:
 
 # seccomp: struct seccomp_data is nr (u32), arch (u32), instruction_pointer (u64), args (6 x u64)
 _SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}  # AUDIT_ARCH_*
-_PROCESS_SYSCALLS = {  # clone, clone3, fork, vfork (aarch64 has no fork nor vfork: numbers no call has)
-    "x86_64": (56, 435, 57, 58),
-    "aarch64": (220, 435, 0xFFFFFFFF, 0xFFFFFFFF),
+_SYSCALL_NUMBERS = {  # aarch64 has no fork nor vfork: a number no call has stands for them
+    "x86_64": {"clone": 56, "clone3": 435, "fork": 57, "vfork": 58, "socket": 41, "io_uring_setup": 425},
+    "aarch64": {
+        "clone": 220,
+        "clone3": 435,
+        "fork": 0xFFFFFFFF,
+        "vfork": 0xFFFFFFFF,
+        "socket": 198,
+        "io_uring_setup": 425,
+    },
 }
 _X32_SYSCALL_BIT = 0x40000000
 _CLONE_THREAD = 0x00010000
+_AF_UNIX = 1
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
 _LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
+_NUMBER, _FIRST_ARGUMENT = 0, 16  # offsets in seccomp_data (the first argument's low half, little-endian)
 
 
 class _SockFilter(ctypes.Structure):
@@ -215,44 +224,79 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _process_filter(arch: int, clone: int, clone3: int, fork: int, vfork: int) -> list[tuple[int, int, int, int]]:
-    """The BPF program: ``clone`` of a thread passes; ``clone`` of a process, ``fork`` and ``vfork`` get EPERM;
-    ``clone3`` gets ENOSYS, so that the C library falls back to ``clone`` (whose flags a filter can read)."""
-    allow, refuse, absent = 10, 11, 12  # the program's last three instructions
-    program = [
-        (_LD_W_ABS, 0, 0, 4),  # 0: arch
-        (_JEQ, 0, allow - 2, arch),  # 1: another architecture's calls: not this filter's business
-        (_LD_W_ABS, 0, 0, 0),  # 2: the call's number
-        (_JGE, refuse - 4, 0, _X32_SYSCALL_BIT),  # 3: x32 calls
-        (_JEQ, absent - 5, 0, clone3),  # 4
-        (_JEQ, 0, 2, clone),  # 5: clone: read its flags (6, 7); any other call: go on (8)
-        (_LD_W_ABS, 0, 0, 16),  # 6: the low half of the first argument: clone's flags
-        (_JSET, allow - 8, refuse - 8, _CLONE_THREAD),  # 7: a thread passes, a process does not
-        (_JEQ, refuse - 9, 0, fork),  # 8
-        (_JEQ, refuse - 10, allow - 10, vfork),  # 9
-        (_RET, 0, 0, _RET_ALLOW),  # 10
-        (_RET, 0, 0, _RET_ERRNO | errno.EPERM),  # 11
-        (_RET, 0, 0, _RET_ERRNO | errno.ENOSYS),  # 12
+def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int, int]]:
+    """The BPF program of ``threads_only``, its jumps written as labels and resolved here.
+
+    ``clone`` of a thread passes, ``clone`` of a process, ``fork`` and ``vfork`` get
+    EPERM; ``clone3`` gets ENOSYS, so that the C library falls back to ``clone`` (whose
+    flags a filter can read); a ``socket`` of any family but ``AF_UNIX`` gets EPERM, and
+    so does ``io_uring_setup`` (io_uring can open sockets and processes' files without
+    a system call of its own).
+    """
+    steps: list[tuple] = [
+        ("load", 4),  # arch
+        ("jeq", arch, "next", "allow"),  # another architecture's calls: not this filter's business
+        ("load", _NUMBER),
+        ("jge", _X32_SYSCALL_BIT, "refuse", "next"),  # x32 calls
+        ("jeq", numbers["clone3"], "absent", "next"),
+        ("jeq", numbers["clone"], "next", "not clone"),
+        ("load", _FIRST_ARGUMENT),  # clone's flags
+        ("jset", _CLONE_THREAD, "allow", "refuse"),
+        ("label", "not clone"),
+        ("jeq", numbers["fork"], "refuse", "next"),
+        ("jeq", numbers["vfork"], "refuse", "next"),
+        ("jeq", numbers["io_uring_setup"], "refuse", "next"),
+        ("jeq", numbers["socket"], "next", "allow"),
+        ("load", _FIRST_ARGUMENT),  # the socket's family
+        ("jeq", _AF_UNIX, "allow", "refuse"),
+        ("label", "allow"),
+        ("return", _RET_ALLOW),
+        ("label", "refuse"),
+        ("return", _RET_ERRNO | errno.EPERM),
+        ("label", "absent"),
+        ("return", _RET_ERRNO | errno.ENOSYS),
     ]
+    places: dict[str, int] = {}
+    count = 0
+    for step in steps:
+        if step[0] == "label":
+            places[step[1]] = count
+        else:
+            count += 1
+
+    def offset(label: str, here: int) -> int:  # a jump counts from the instruction after it
+        return 0 if label == "next" else places[label] - here - 1
+
+    program: list[tuple[int, int, int, int]] = []
+    for step in steps:
+        kind, here = step[0], len(program)
+        if kind == "load":
+            program.append((_LD_W_ABS, 0, 0, step[1]))
+        elif kind == "return":
+            program.append((_RET, 0, 0, step[1]))
+        elif kind != "label":
+            code = {"jeq": _JEQ, "jge": _JGE, "jset": _JSET}[kind]
+            program.append((code, offset(step[2], here), offset(step[3], here), step[1]))
     return program
 
 
-def forbid_new_processes() -> str:
-    """From now on, this process and its threads may start threads but no process (Linux, seccomp); what holds.
+def threads_only() -> str:
+    """From now on this process and its threads may start threads, but no process and no network socket.
 
-    ``fork``, ``vfork`` and a ``clone`` without ``CLONE_THREAD`` fail with ``EPERM``,
-    so ``os.fork``, ``subprocess`` and ``multiprocessing`` raise ``PermissionError``.
-    Threads created before the call are not covered: call it before starting any.
+    A seccomp filter (Linux, x86-64 and arm64): ``os.fork``, ``subprocess`` and
+    ``multiprocessing`` raise ``PermissionError``, and so does opening a socket of any
+    family but ``AF_UNIX``. Threads started before the call are not covered: call it
+    before starting any. Returns what holds, for the report.
     """
     libc = _libc()
     machine = platform.machine()
     if libc is None or machine not in _SECCOMP_ARCH:
         return "not available here"
-    program = _process_filter(_SECCOMP_ARCH[machine], *_PROCESS_SYSCALLS[machine])
+    program = _call_filter(_SECCOMP_ARCH[machine], _SYSCALL_NUMBERS[machine])
     filters = (_SockFilter * len(program))(*(_SockFilter(*instruction) for instruction in program))
     fprog = _SockFprog(len(program), filters)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
         return "not in force (no_new_privs was refused)"
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0):
         return f"not in force (seccomp refused the filter: {os.strerror(ctypes.get_errno())})"
-    return "threads only (seccomp)"
+    return "threads only, no network (seccomp)"

@@ -187,7 +187,7 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         module_names=sorted(module_names),
         read_paths=[str(engine), *python_paths(), *system_paths()],
         write_paths=[str(scratch), os.devnull],
-        forbid_processes=True,
+        threads_only=True,
     )
     return GradingTrees(tests=tests, engine=engine, scratch=scratch, settings=settings, ignored=ignored)
 

@@ -385,7 +385,7 @@ def main(config_text: str) -> None:
         limits.restrict(config["read_paths"], config["write_paths"]) if config["read_paths"] else "not limited"
     )
     # before any thread starts: a seccomp filter covers only the threads started after it
-    processes = limits.forbid_new_processes() if config["forbid_processes"] else "not limited"
+    processes = limits.threads_only() if config["threads_only"] else "not limited"
     os.chdir(config["scratch"])
     os.environ.clear()
     os.environ.update(config["environment"])
