@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,17 @@ def one_entry_block(key: bytes, value: bytes) -> Block:
     return builder.build()
 
 
+def counting_loader(block: Block) -> tuple[Callable[[], Block], list[int]]:
+    """A ``load`` for ``get_or_load`` that returns ``block``, and the list it appends to at each call."""
+    calls: list[int] = []
+
+    def load() -> Block:
+        calls.append(1)
+        return block
+
+    return load, calls
+
+
 @pytest.mark.day2_task4
 def test_second_read_of_a_block_is_a_cache_hit(tmp_path: Path) -> None:
     """A second read_block_cached of a block is a cache hit: one disk read, one miss and one hit counted."""
@@ -51,12 +63,7 @@ def test_get_or_load_calls_load_only_on_a_miss() -> None:
     """get_or_load calls load only on a miss and returns the cached block on every hit."""
     cache = BlockCache(1 << 20)
     block = one_entry_block(b"key", b"value")
-    calls = []
-
-    def load() -> Block:
-        calls.append(1)
-        return block
-
+    load, calls = counting_loader(block)
     results = [cache.get_or_load(3, 0, load) for _ in range(3)]
     assert len(calls) == 1, f"three get_or_load calls for one block should load it once, loaded {len(calls)} times"
     assert all(result is block for result in results), "get_or_load must return the loaded block on a hit"
@@ -70,12 +77,7 @@ def test_get_or_load_without_fill_cache_keeps_nothing_but_uses_what_is_cached() 
     """get_or_load(..., fill_cache=False) keeps no block it loads, yet returns a block already cached (a hit)."""
     cache = BlockCache(1 << 20)
     block = one_entry_block(b"key", b"value")
-    calls = []
-
-    def load() -> Block:
-        calls.append(1)
-        return block
-
+    load, calls = counting_loader(block)
     results = [cache.get_or_load(3, 0, load, fill_cache=False) for _ in range(2)]
     assert all(result is block for result in results), "get_or_load must return the loaded block"
     assert len(calls) == 2, (
