@@ -48,7 +48,7 @@ from checker.common import (
 )
 from checker.grading.gradebook import GRADEBOOK, summary, write_gradebook
 from checker.grading.isolation import limits
-from checker.grading.isolation.containment import missing_file_guard
+from checker.grading.isolation.containment import refusal_without_file_guard
 
 CAUSE = re.compile(r"\b[A-Za-z_.]*(Error|Exception|Interrupt|Exit)\b.*")
 """A line naming an exception, as in ``SyntaxError: invalid syntax``."""
@@ -189,12 +189,9 @@ def main(argv: list[str]) -> int:
             raise UsageError("-j takes a number of submissions at once, 1 or more")
         if GRADEBOOK in {s.name for s in submissions}:
             raise UsageError(f"a submission may not be named {GRADEBOOK}: its report would clash with the gradebook")
-        unguarded = missing_file_guard()
-        if unguarded and not args.without_landlock:
-            raise UsageError(
-                f"grading refused: {unguarded}. No grade could be trusted. Grade on a machine with Landlock, "
-                "or pass --without-landlock to grade submissions you trust anyway."
-            )
+        refusal = refusal_without_file_guard()
+        if refusal and not args.without_landlock:
+            raise UsageError(refusal)
     except UsageError as error:
         print(f"checker: {error}", file=sys.stderr)
         return EXIT_USAGE

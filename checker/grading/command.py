@@ -28,7 +28,12 @@ from checker.common import (
 )
 from checker.grading.composed import compose, describe
 from checker.grading.gradescope import results_json
-from checker.grading.isolation.containment import adopt_orphans, kill_descendants, missing_file_guard
+from checker.grading.isolation.containment import (
+    adopt_orphans,
+    kill_descendants,
+    missing_file_guard,
+    refusal_without_file_guard,
+)
 from checker.grading.report import (
     DayReport,
     TaskSummary,
@@ -116,15 +121,11 @@ def _failure_lines(report: DayReport, day: Day) -> list[Text]:
 def command_grade(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     if args.submission:
-        unguarded = missing_file_guard()
-        if unguarded and not args.without_landlock:
-            # a grade the submission could have written itself is worse than no grade
-            raise UsageError(
-                f"grading refused: {unguarded}. Its grade could not be trusted. Grade on a machine with "
-                "Landlock, or pass --without-landlock to grade a submission you trust anyway."
-            )
-        if unguarded:
-            print(f"Warning: {unguarded}; graded anyway (--without-landlock).", file=sys.stderr)
+        refusal = refusal_without_file_guard()
+        if refusal and not args.without_landlock:
+            raise UsageError(refusal)
+        if refusal:
+            print(f"Warning: {missing_file_guard()}; graded anyway (--without-landlock).", file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="tinylsm-submission-") as scratch:
             tree = Path(scratch) / "course"
             try:

@@ -76,6 +76,18 @@ def missing_file_guard() -> str | None:
     )
 
 
+def refusal_without_file_guard() -> str | None:
+    """Why a submission may not be graded on this machine (no file guard), with the way out; ``None`` if it may."""
+    unguarded = missing_file_guard()
+    if unguarded is None:
+        return None
+    # a grade the submission could have written itself is worse than no grade
+    return (
+        f"grading refused: {unguarded}, so no grade could be trusted. Grade on a machine with Landlock, "
+        "or pass --without-landlock to grade submissions you trust anyway."
+    )
+
+
 def adopt_orphans() -> bool:
     """Make this process the one that inherits orphaned descendants (Linux)."""
     return limits.become_subreaper()
