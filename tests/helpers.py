@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -68,3 +70,15 @@ def submission(cheat: Path, destination: Path) -> Path:
         else:
             target.write_text(path.read_text())
     return destination
+
+
+def compiled_reference_cheat(destination: Path) -> Path:
+    """The cheat's module with day 1's reference compiled (as a release ships it) in place of its marker."""
+    compiled = Path(py_compile.compile(str(ROOT / "solutions" / "day1" / "block.py"), cfile=str(destination / "c.pyc")))
+    module = destination / "block.py"
+    module.write_text(
+        (ROOT / "tests" / "cheats" / "compiled_reference" / "days" / "day1" / "block.py")
+        .read_text()
+        .replace("@COMPILED_REFERENCE@", base64.b64encode(compiled.read_bytes()).decode())
+    )
+    return module

@@ -15,16 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, checker, submission
+from tests.helpers import ROOT, checker, compiled_reference_cheat, submission
 
 CHEATS = ROOT / "tests" / "cheats"
 SETTLE_SECONDS = 10
 """How long after the checker exits the reports are read again (a process left behind could still write)."""
 
 
-def grade(cheat: str, tmp_path: Path, *days: int, options: tuple[str, ...] = ()) -> tuple[dict, dict, str, float]:
-    """Grade a cheat; its JSON report and results.json, read ``SETTLE_SECONDS`` after the checker exited."""
-    folder = submission(CHEATS / cheat, tmp_path / "submission")
+def grade(
+    cheat: str | Path, tmp_path: Path, *days: int, options: tuple[str, ...] = ()
+) -> tuple[dict, dict, str, float]:
+    """Grade a cheat (a folder of ``tests/cheats``, or one made by the test); its reports, read after a pause.
+
+    The JSON report and results.json are read ``SETTLE_SECONDS`` after the checker exited.
+    """
+    folder = submission(cheat if isinstance(cheat, Path) else CHEATS / cheat, tmp_path / "submission")
     report, results = tmp_path / "report.json", tmp_path / "results.json"
     started = time.monotonic()
     day_args = [arg for day in days for arg in ("--day", str(day))]
@@ -70,6 +75,16 @@ def assert_no_points(report: dict, results: dict) -> None:
 def test_a_cheat_scores_nothing(cheat: str, tmp_path: Path) -> None:
     report, results, _, _ = grade(cheat, tmp_path, 1)
     assert_no_points(report, results)
+
+
+def test_the_compiled_reference_carried_as_bytes_scores_nothing(tmp_path: Path) -> None:
+    """A release ships the reference compiled: a submission that carries its own day's, as bytes, runs none of it."""
+    cheat = tmp_path / "cheat"
+    (cheat / "days" / "day1").mkdir(parents=True)
+    compiled_reference_cheat(cheat / "days" / "day1")
+    report, results, _, _ = grade(cheat, tmp_path, 1)
+    assert_no_points(report, results)
+    assert "own code only" in " ".join(report["days"][0]["protections"])
 
 
 def test_a_conftest_written_into_other_days_scores_nothing(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
 """``checker similarity`` and ``grade-many --similarity``: a made-up class of six, one disguised copy among them.
 
-The class: the reference solution of day 1; a copy of it with renamed names and
-no comments; an independent solution that passes every day 1 test
+The class: a verbatim copy of day 1's reference; a copy of it with renamed names
+and no comments; an independent solution that passes every day 1 test
 (``class_of_six/block_rewritten.py``); a student who has started day 1 in their
-own words; and two who have not touched the stubs. Only the copy and its
-original share enough code to be reported: the given code (the stubs) never
-counts, and two honest solutions of the same interface do not come close.
+own words; and two who have not touched the stubs. Only the copies, of each other
+and of the course's reference (compared as one more submission), share enough code
+to be reported: the given code (the stubs) never counts, and two honest solutions of
+the same interface do not come close.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.instructor.similarity import MIN_TOKENS, THRESHOLD
+from checker.instructor.similarity import MIN_TOKENS, REFERENCE, THRESHOLD
 from tests.helpers import ROOT, checker
 
 BLOCK = Path("days") / "day1" / "block.py"
@@ -82,7 +83,7 @@ def submissions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reference = (ROOT / "solutions" / BLOCK.relative_to("days")).read_text()
     stub = (ROOT / BLOCK).read_text()
     day1 = {
-        "reference": reference,
+        "verbatim": reference,
         "disguised": disguised(reference),
         "rewritten": REWRITTEN.read_text(),
         "started": started(stub),
@@ -105,18 +106,25 @@ def test_grading_the_class_reports_the_disguised_copy_and_no_honest_pair(submiss
     completed = checker("grade-many", str(submissions), "-j", "2", "--out", str(tmp_path), "--day", "1", "--similarity")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     pairs = flagged_pairs(tmp_path)
-    assert [(p["first"], p["second"], p["module"]) for p in pairs] == [("disguised", "reference", BLOCK.as_posix())]
-    assert min(float(pairs[0]["first_share"]), float(pairs[0]["second_share"])) > 0.9, pairs
+    copies = {
+        frozenset({"disguised", "verbatim"}),
+        frozenset({REFERENCE, "disguised"}),
+        frozenset({REFERENCE, "verbatim"}),
+    }
+    assert {frozenset({p["first"], p["second"]}) for p in pairs} == copies, pairs
+    assert {p["module"] for p in pairs} == {BLOCK.as_posix()}, pairs
+    assert all(min(float(p["first_share"]), float(p["second_share"])) > 0.9 for p in pairs), pairs
     compared = re.findall(r"(?:Test|Reference) file: <i>(.*?)</i>", (tmp_path / "similarity.html").read_text())
-    assert sorted(Path(path).parts[-4] for path in compared) == ["disguised", "reference"], compared
-    assert "disguised and reference, days/day1/block.py" in completed.stdout, completed.stdout
+    owners = {REFERENCE if "solutions" in Path(path).parts else Path(path).parts[-4] for path in compared}
+    assert owners == {"disguised", "verbatim", REFERENCE}, compared
+    assert "disguised and verbatim, days/day1/block.py" in completed.stdout, completed.stdout
 
     # The honest rewrite is a real solution: it earns day 1's points, as the reference and its copy do.
     with (tmp_path / "gradebook.csv").open(newline="") as file:
         totals = {row["Student"]: float(row["Total"]) for row in csv.DictReader(file)}
     assert totals == {
         "disguised": 100,
-        "reference": 100,
+        "verbatim": 100,
         "rewritten": 100,
         "started": 0,
         "untouched": 0,
@@ -130,9 +138,9 @@ def test_honest_pairs_stay_well_below_the_limits(submissions: Path, tmp_path: Pa
     completed = checker("similarity", str(submissions), "--out", str(tmp_path), *every_pair)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     pairs = {(p["first"], p["second"]): p for p in flagged_pairs(tmp_path)}
-    assert ("disguised", "reference") in pairs and ("reference", "rewritten") in pairs, sorted(pairs)
+    assert ("disguised", "verbatim") in pairs and (REFERENCE, "rewritten") in pairs, sorted(pairs)
     assert not [pair for pair in pairs if "untouched" in pair[0] or "untouched" in pair[1]], "the given code counted"
     for pair, row in pairs.items():
         share, tokens = max(float(row["first_share"]), float(row["second_share"])), int(row["tokens"])
-        if pair != ("disguised", "reference"):
+        if not set(pair) <= {"disguised", "verbatim", REFERENCE}:
             assert share < 0.7 * THRESHOLD or tokens < 0.6 * MIN_TOKENS, f"{pair} comes close: {row}"

@@ -2,7 +2,9 @@
 
 Every submission's task modules (the files ``--submission`` grades: the
 non-test ``.py`` files of ``days/dayN/``) are compared with the module of the
-same name in every other submission, by winnowed fingerprints of their tokens
+same name in every other submission, and in the course's reference (named
+``(reference)``, when the course has its sources: a submission copied from a
+leaked or decompiled reference is a copy too), by winnowed fingerprints of their tokens
 (the method MOSS uses, as the ``copydetect`` library implements it). Names are
 normalised before fingerprinting, so renaming variables does not hide a copy;
 comments and docstrings do not count. The course's starter stubs are
@@ -49,6 +51,9 @@ tokens: a short method body between the given lines looks alike in everyone's
 code, so a share of very little code says nothing.
 """
 
+REFERENCE = "(reference)"
+"""The name the course's reference goes by among the submissions compared."""
+
 COPIED_TOKENS = 6
 """Where copydetect's list of the pairs in its report keeps the number of tokens they share."""
 
@@ -93,6 +98,11 @@ def compare_modules(
     for stub in student_files(course):
         detector.add_file(str(course / stub), "boilerplate")
     owners: dict[str, tuple[str, str]] = {}
+    for stub in student_files(course):
+        reference = course / "solutions" / stub.relative_to("days")
+        if reference.is_file():
+            owners[str(reference)] = (REFERENCE, stub.as_posix())
+            detector.add_file(str(reference))
     for submission in submissions:
         for module in student_files(submission):
             path = str(submission / module)

@@ -114,6 +114,8 @@ class WorkerSettings:
     drop_capabilities: bool = False
     threads_only: bool = False
     """Whether the engine process may start threads only, and no process nor network socket (a graded run's)."""
+    code_roots: list[str] = field(default_factory=list)
+    """Folders whose compiled modules the engine process may load; if any, it runs no bytecode given as data."""
     protections: list[str] = field(default_factory=list)
     worker_package: str = "_engine_worker"
 
@@ -230,6 +232,7 @@ class Client:
             "environment": settings.environment,
             "student_dirs": settings.student_dirs,
             "threads_only": settings.threads_only,
+            "code_roots": settings.code_roots,
         }
         boot = (
             f"import sys; sys.path.insert(0, sys.argv[1]); from {settings.worker_package}.worker import main; "

@@ -61,6 +61,10 @@ def protect(settings: WorkerSettings) -> None:
         notes.append(f"NO FILE GUARD: {missing_file_guard()}")
     if settings.threads_only:
         notes.append("threads only: the engine process may start no process and open no network socket (seccomp)")
+    if settings.code_roots:
+        notes.append(
+            "own code only: the engine process loads no bytecode given as data and uses no ctypes (audit hook)"
+        )
     notes.append(f"memory limit {settings.memory_limit_mb} MiB; import time limit {settings.import_time_limit:g} s")
     settings.protections = notes
 

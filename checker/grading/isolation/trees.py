@@ -34,7 +34,7 @@ from tinylsm._composition import Composition
 ENGINE_PACKAGE = "_engine_worker"
 """The engine process's own copy of the wire and the worker (the checker itself stays out of its tree)."""
 
-WORKER_FILES = ("protocol.py", "worker.py", "limits.py")
+WORKER_FILES = ("protocol.py", "worker.py", "limits.py", "code_guard.py")
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 COMPILED_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.pyc$")
 NEVER_TAKEN = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py", "__init__.py", "__main__.py"}
@@ -188,6 +188,7 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         read_paths=[str(engine), *python_paths(), *system_paths()],
         write_paths=[str(scratch), os.devnull],
         threads_only=True,
+        code_roots=[str(engine), *python_paths()],
     )
     return GradingTrees(tests=tests, engine=engine, scratch=scratch, settings=settings, ignored=ignored)
 

@@ -31,6 +31,7 @@ from typing import Any
 from tinylsm.testkit.group_commit import frame_waits_in
 
 from . import limits
+from .code_guard import guard_code
 from .protocol import (
     DUNDER_OPS,
     PLAIN_TYPES,
@@ -386,10 +387,16 @@ def main(config_text: str) -> None:
     )
     # before any thread starts: a seccomp filter covers only the threads started after it
     processes = limits.threads_only() if config["threads_only"] else "not limited"
+    # last: the guard refuses ctypes, which the limits above are set with
+    code = (
+        guard_code(config["code_roots"], [*config["student_dirs"], *config["write_paths"]])
+        if config["code_roots"]
+        else "not limited"
+    )
     os.chdir(config["scratch"])
     os.environ.clear()
     os.environ.update(config["environment"])
-    status = {"file access": file_access, "processes": processes, "user": os.getuid(), "pid": pid}
+    status = {"file access": file_access, "processes": processes, "code": code, "user": os.getuid(), "pid": pid}
     worker = Worker(sock, config["student_dirs"], status)
     if config["read_paths"] and not file_access.startswith("landlock ABI"):
         # asked for a file guard and did not get one: fail closed, never run the code graded unguarded
