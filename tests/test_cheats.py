@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,7 @@ def assert_no_points(report: dict, results: dict) -> None:
         "many_trivial_tests",
         "always_equal",
         "raw_bytes_on_the_wire",
+        "deputy_test_process",
     ],
 )
 def test_a_cheat_scores_nothing(cheat: str, tmp_path: Path) -> None:
@@ -99,16 +101,38 @@ def test_trivial_tests_of_a_submission_are_ignored_and_listed(tmp_path: Path) ->
     assert len(day["tests"]) < 100, f"{len(day['tests'])} tests were graded: the submission's own were collected"
 
 
-def test_hidden_tests_never_reach_the_feedback(tmp_path: Path) -> None:
-    report, results, stdout, _ = grade("leak_hidden_tests", tmp_path, 1)
+def test_a_module_named_like_the_core_is_ignored_and_listed(tmp_path: Path) -> None:
+    """The tests' value types stay the test process's: a submission's ``state.py`` never replaces them."""
+    report, results, _, _ = grade("core_module_name", tmp_path, 1)
     assert_no_points(report, results)
-    hidden = "".join(path.read_text() for path in (ROOT / "days" / "day1" / "hidden").glob("*.py"))
-    function_names = [line.split("(")[0][4:] for line in hidden.splitlines() if line.startswith("def test_")]
+    assert "days/day1/state.py" in report["days"][0]["ignored"], report["days"][0]["ignored"]
+
+
+def test_hidden_tests_never_reach_the_feedback(tmp_path: Path) -> None:
+    """Neither their source (day 1's cheat reads it) nor their names (day 2's lists the folders the tests made)."""
+    report, results, stdout, _ = grade("leak_hidden_tests", tmp_path, 1, 2)
+    assert_no_points(report, results)
     everything = json.dumps(report) + json.dumps(results) + stdout
     assert "LEAKED:nothing found" in everything, "the cheat's own message should show, with nothing in it"
-    leaked = [name for name in function_names if name in everything]
+    leaked = []
+    visible = _test_names(path for day in (1, 2) for path in (ROOT / "days" / f"day{day}").glob("test_*.py"))
+    for day in (1, 2):
+        for name in _test_names((ROOT / "days" / f"day{day}" / "hidden").glob("*.py")):
+            prefix = name[:30]  # pytest names a test's folder after the first 30 characters of its name
+            if not any(other.startswith(prefix) for other in visible) and prefix in everything:
+                leaked.append(name)
     assert not leaked, f"hidden test names reached the feedback: {leaked[:3]}"
+    assert " t0 " in everything, "day 2's cheat should have listed the tests' folders, named by number"
     assert "reproduce_failure" not in everything
+
+
+def _test_names(files: Iterable[Path]) -> list[str]:
+    return [
+        line.split("(")[0][4:]
+        for path in files
+        for line in path.read_text().splitlines()
+        if line.startswith("def test_")
+    ]
 
 
 def test_the_code_graded_starts_no_process(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,9 @@ DISK_POLL_SECONDS = 0.5
 
 MAX_SCRATCH_ENTRIES = 200_000
 """Files and folders a scratch folder may hold (a flood of empty files fills a disk's inodes)."""
+
+MAX_REPLAY_BYTES = 64 << 20
+"""The largest operation log of a failing test copied out of a graded run's scratch folder."""
 
 
 @dataclass
@@ -128,13 +132,29 @@ def run_pytest(
         if not trusted_code:
             keep = Path(env_changes.get("TINYLSM_REPLAY_DIR", root))
             replays = private / "scratch" / "replays"
-            for log in replays.glob("tinylsm-replay-*.json"):
+            for log in _regular_files(replays, "tinylsm-replay-*.json"):
                 shutil.copy2(log, keep / _replay_name(log.name, run.collected))  # for `python -m checker replay FILE`
             for result in run.results.values():  # the messages name the copies, not the scratch folder's files
                 result["message"] = result["message"].replace(str(replays), str(keep))
         return run
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _regular_files(folder: Path, pattern: str) -> list[Path]:
+    """The files of ``folder`` (a folder the code graded could write) matching ``pattern``, links and devices left out.
+
+    The engine process may have replaced a log by a link (to ``/dev/zero``, to a file
+    it may not read), or the folder itself: only regular files of the real folder,
+    no larger than ``MAX_REPLAY_BYTES``, are taken.
+    """
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return [
+        path
+        for path in sorted(folder.glob(pattern))
+        if stat.S_ISREG(path.lstat().st_mode) and path.lstat().st_size <= MAX_REPLAY_BYTES
+    ]
 
 
 def _replay_name(name: str, collected: list[dict]) -> str:

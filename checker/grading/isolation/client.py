@@ -140,6 +140,12 @@ class Exports:
             entry[1] += 1
         return id(obj)
 
+    def holds(self, obj: Any) -> bool:
+        """Whether ``obj`` itself was lent to the engine process (an equal value is not enough)."""
+        with self._lock:
+            entry = self._held.get(id(obj))
+        return entry is not None and entry[0] is obj
+
     def get(self, oid: Any) -> Any:
         if type(oid) is not int:
             raise pickle.UnpicklingError("a reference that is not a number")
@@ -408,9 +414,12 @@ class Client:
             return record_of(target)
         raise PermissionError(f"the engine process may not ask for {op!r}")
 
-    @staticmethod
-    def _check_given(target: Any) -> None:
-        if isinstance(target, Proxy) or type(target) in PLAIN_TYPES:
+    def _check_given(self, target: Any) -> None:
+        # Only what the tests lent: a value the engine process sent (a path, a class) would make
+        # this process its deputy, reading and writing files or patching classes for it.
+        if not (
+            self.exports.holds(target) or (isinstance(target, types.MethodType) and self.exports.holds(target.__self__))
+        ):
             raise PermissionError("only objects the tests handed over can be called")
 
     @staticmethod

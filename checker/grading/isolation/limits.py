@@ -209,7 +209,6 @@ _SYSCALL_NUMBERS = {  # aarch64 has no fork nor vfork: a number no call has stan
 }
 _X32_SYSCALL_BIT = 0x40000000
 _CLONE_THREAD = 0x00010000
-_AF_UNIX = 1
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
 _LD_W_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
@@ -229,9 +228,10 @@ def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int
 
     ``clone`` of a thread passes, ``clone`` of a process, ``fork`` and ``vfork`` get
     EPERM; ``clone3`` gets ENOSYS, so that the C library falls back to ``clone`` (whose
-    flags a filter can read); a ``socket`` of any family but ``AF_UNIX`` gets EPERM, and
-    so does ``io_uring_setup`` (io_uring can open sockets and processes' files without
-    a system call of its own).
+    flags a filter can read); a new ``socket`` of any family gets EPERM (a Unix socket
+    too: one bound to a path outside the engine's tree may be a daemon's), and so does
+    ``io_uring_setup`` (io_uring can open sockets and processes' files without a system
+    call of its own).
     """
     steps: list[tuple] = [
         ("load", 4),  # arch
@@ -246,9 +246,7 @@ def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int
         ("jeq", numbers["fork"], "refuse", "next"),
         ("jeq", numbers["vfork"], "refuse", "next"),
         ("jeq", numbers["io_uring_setup"], "refuse", "next"),
-        ("jeq", numbers["socket"], "next", "allow"),
-        ("load", _FIRST_ARGUMENT),  # the socket's family
-        ("jeq", _AF_UNIX, "allow", "refuse"),
+        ("jeq", numbers["socket"], "refuse", "allow"),
         ("label", "allow"),
         ("return", _RET_ALLOW),
         ("label", "refuse"),
@@ -281,11 +279,11 @@ def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int
 
 
 def threads_only() -> str:
-    """From now on this process and its threads may start threads, but no process and no network socket.
+    """From now on this process and its threads may start threads, but no process and no socket.
 
     A seccomp filter (Linux, x86-64 and arm64): ``os.fork``, ``subprocess`` and
     ``multiprocessing`` raise ``PermissionError``, and so does opening a socket of any
-    family but ``AF_UNIX``. Threads started before the call are not covered: call it
+    family. Threads started before the call are not covered: call it
     before starting any. Returns what holds, for the report.
     """
     libc = _libc()

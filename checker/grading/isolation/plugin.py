@@ -47,6 +47,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings.protections.append(f"test process after loading the tests: {state}")
 
 
+@pytest.fixture
+def tmp_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A test's own folder, named by number: the engine process sees these folders, and pytest's names them
+    after the test (a hidden test's name among them)."""
+    return tmp_path_factory.mktemp("t", numbered=True)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _client is not None:
         _client.stop()

@@ -642,17 +642,26 @@ class Proxy:
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
+    def _proxy_order(self, name: str, other: object) -> bool:
+        if self._proxy_endpoint.peer_trusted:
+            return self._proxy_call("method", name, (other,), {})
+        # as with truth: an engine's object that says it is greater than anything would pass any bound
+        raise TypeError(
+            f"an object of the class {self._proxy_info[1]} from the engine was ordered (<, >),"
+            " where the contract asks for a plain value (such as an int)"
+        )
+
     def __lt__(self, other: object) -> bool:
-        return self._proxy_call("method", "__lt__", (other,), {})
+        return self._proxy_order("__lt__", other)
 
     def __le__(self, other: object) -> bool:
-        return self._proxy_call("method", "__le__", (other,), {})
+        return self._proxy_order("__le__", other)
 
     def __gt__(self, other: object) -> bool:
-        return self._proxy_call("method", "__gt__", (other,), {})
+        return self._proxy_order("__gt__", other)
 
     def __ge__(self, other: object) -> bool:
-        return self._proxy_call("method", "__ge__", (other,), {})
+        return self._proxy_order("__ge__", other)
 
 
 class BoundMethod:

@@ -103,6 +103,15 @@ class GradingTrees:
     ignored: list[str] = field(default_factory=list)
 
 
+def _reserved_names(root: Path, day: int) -> set[str]:
+    """Module names a graded day's folder may not use: the provided core's, and every other day's task modules."""
+    names = {path.stem for path in (root / "tinylsm").iterdir()}
+    for folder in (*(root / "days").glob("day[1-7]"), *(root / "solutions").glob("day[1-7]")):
+        if folder.name != f"day{day}":
+            names.update(path.name.split(".")[0] for path in folder.iterdir() if path.suffix in (".py", ".pyc"))
+    return names
+
+
 def _copy_core(root: Path, destination: Path) -> None:
     shutil.copytree(root / "tinylsm", destination / "tinylsm", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
@@ -154,6 +163,10 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         destination = engine / ("days" if graded else "solutions") / f"day{number}"
         destination.mkdir(parents=True)
         taken, left_out = day_modules(folder)
+        if graded:  # a helper module may not take the name of the core's modules or another day's
+            reserved = _reserved_names(root, number)
+            left_out += [path.name for path in taken if path.stem in reserved]
+            taken = [path for path in taken if path.stem not in reserved]
         if not graded:
             taken = [path for path in taken if path.stem not in graded_names]
             taken += compiled_modules(folder, graded_names)

@@ -2,11 +2,13 @@
 
 import socket as _socket
 
-try:
-    _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM).close()
-    _NETWORK = "reachable"
-except OSError:
-    _NETWORK = "refused"
+_NETWORK = "refused"
+for _family in (_socket.AF_INET, _socket.AF_INET6, _socket.AF_UNIX):  # a Unix socket may reach a daemon
+    try:
+        _socket.socket(_family, _socket.SOCK_STREAM).close()
+        _NETWORK = "reachable"
+    except OSError:
+        pass
 
 
 class BlockBuilder:
