@@ -28,7 +28,8 @@ CASES = [
     (LsmStorageOptions, "background_work", 1, None, "True or False"),
     (LsmStorageOptions, "enable_wal", "yes", None, "True or False"),
     (LsmStorageOptions, "enable_manifest", None, None, "True or False"),
-    (LsmStorageOptions, "bloom_bits_per_key", 10.0, -1, "0 or more"),
+    (LsmStorageOptions, "bloom_bits_per_key", 10.0, -1, "0..64"),
+    (LsmStorageOptions, "bloom_bits_per_key", None, 2**64, "0..64"),
     (LsmStorageOptions, "block_cache_bytes", 8e6, -1, "0 or more"),
     (LsmStorageOptions, "prefix_compression", 0, None, "True or False"),
     (LsmStorageOptions, "checksums", "no", None, "True or False"),
@@ -51,6 +52,8 @@ CASES = [
     (LeveledCompactionOptions, "base_level_size_mb", True, -1.0, "more than 0 MiB"),
     (LeveledCompactionOptions, "base_level_size_mb", None, float("nan"), "more than 0 MiB"),
     (LeveledCompactionOptions, "base_level_size_mb", None, float("inf"), "more than 0 MiB"),
+    (LeveledCompactionOptions, "base_level_size_mb", None, 1e308, "at most 1099511627776 MiB"),
+    (LeveledCompactionOptions, "base_level_size_mb", None, 10**400, "at most 1099511627776 MiB"),
 ]
 IDS = [f"{cls.__name__}.{name}-{index}" for index, (cls, name, *_) in enumerate(CASES)]
 

@@ -8,7 +8,6 @@ features off (see ``tinylsm.testkit.options_for_day``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from numbers import Real
 
@@ -23,6 +22,12 @@ MAX_BLOCK_SIZE = 1 << 16
 
 MAX_LEVELS = 255
 """Most levels below L0: a level number is a ``u8`` in the manifest."""
+
+MAX_BLOOM_BITS_PER_KEY = 64
+"""Most filter bits per key: beyond about 44 the probe count is already at its cap of 30."""
+
+MAX_BASE_LEVEL_SIZE_MB = 1 << 40
+"""Largest ``base_level_size_mb`` (2^40 MiB, an exbibyte): level targets stay exact integers."""
 
 WAL_RECOVERY_MODES = ("tolerate_corrupted_tail_records", "absolute_consistency")
 """The values of ``LsmStorageOptions.wal_recovery_mode``; the first is the default."""
@@ -102,12 +107,14 @@ class LeveledCompactionOptions:
         size = self.base_level_size_mb
         if isinstance(size, bool) or not isinstance(size, Real):
             raise TypeError(
-                f"LeveledCompactionOptions.base_level_size_mb must be a number (more than 0 MiB), "
+                f"LeveledCompactionOptions.base_level_size_mb must be a number (more than 0 MiB and "
+                f"at most {MAX_BASE_LEVEL_SIZE_MB} MiB), "
                 f"got {type(size).__name__} {size!r:.40}"
             )
-        if not (size > 0 and math.isfinite(size)):
+        if not 0 < size <= MAX_BASE_LEVEL_SIZE_MB:  # false for NaN and infinity too
             raise ValueError(
-                f"LeveledCompactionOptions.base_level_size_mb must be more than 0 MiB and finite, got {size}"
+                f"LeveledCompactionOptions.base_level_size_mb must be more than 0 MiB and at most "
+                f"{MAX_BASE_LEVEL_SIZE_MB} MiB, got {size!r:.40}"
             )
 
 
@@ -145,7 +152,7 @@ class LsmStorageOptions:
         _check_int(self, "block_size", 1, MAX_BLOCK_SIZE)
         _check_int(self, "target_sst_size", 1)
         _check_int(self, "num_memtable_limit", 1)
-        _check_int(self, "bloom_bits_per_key", 0)
+        _check_int(self, "bloom_bits_per_key", 0, MAX_BLOOM_BITS_PER_KEY)
         _check_int(self, "block_cache_bytes", 0)
         if not isinstance(
             self.compaction,
