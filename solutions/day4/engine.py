@@ -16,6 +16,7 @@ published in one assignment under ``state_lock`` (copy-on-write, see
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -71,23 +72,34 @@ class LsmStorage:
         self.write_counters = WriteCounters()
         self._closed = False
         self._compactor: Compactor | None = None
-        try:
-            self.durability = extensions.durability(self.options, self.path, self.block_cache)
-            self._state, first_free_id = self.durability.recover()
-        except BaseException:
-            self._directory_lock.release()
-            raise
-        self._sst_ids = itertools.count(first_free_id)
         # Writers (and freezes) take _write_lock one at a time; flushes take _flush_lock so
         # that memtables reach L0 oldest first. Order: _write_lock, _flush_lock, state_lock.
         self._write_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        if not isinstance(self.options.compaction, NoCompaction):
-            self._compactor = extensions.compactor(self)
-            self._compactor.start()
-        # Recovery may bring back more immutable memtables than the limit allows.
-        while len(self._state.imm_memtables) >= self.options.num_memtable_limit:
-            self.flush_next_imm_memtable()
+        try:
+            self.durability = extensions.durability(self.options, self.path, self.block_cache)
+        except BaseException:
+            self._directory_lock.release()
+            raise
+        try:
+            self._state, first_free_id = self.durability.recover()
+            self._sst_ids = itertools.count(first_free_id)
+            if not isinstance(self.options.compaction, NoCompaction):
+                self._compactor = extensions.compactor(self)
+                self._compactor.start()
+            # Recovery may bring back more immutable memtables than the limit allows.
+            while len(self._state.imm_memtables) >= self.options.num_memtable_limit:
+                self.flush_next_imm_memtable()
+        except BaseException:
+            # A refused open gives the directory back: the next open may find it repaired.
+            self._closed = True
+            with contextlib.suppress(Exception):
+                if self._compactor is not None:
+                    self._compactor.stop()
+            with contextlib.suppress(Exception):
+                self.durability.close()
+            self._directory_lock.release()
+            raise
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], options: LsmStorageOptions | None = None) -> LsmStorage:
