@@ -32,16 +32,17 @@ from tinylsm.block_cache import BlockCache
 from tinylsm.durability import Op
 from tinylsm.errors import CorruptionError, LsmError
 from tinylsm.files import sst_path, sync_directory, wal_path
-from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot
+from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot, encode_manifest_record
 from tinylsm.options import (
+    MAX_LEVELS,
     LeveledCompactionOptions,
     LsmStorageOptions,
     NoCompaction,
     SimpleLeveledCompactionOptions,
     TieredCompactionOptions,
 )
-from tinylsm.state import CompactionRecord, LsmStorageState, TreeShape
-from tinylsm.wal import Wal
+from tinylsm.state import CompactionRecord, LsmStorageState, TieredCompactionTask, TreeShape
+from tinylsm.wal import Wal, encode_record
 
 MANIFEST_NAME = "MANIFEST"
 MANIFEST_REWRITE_BYTES = 64 * 1024

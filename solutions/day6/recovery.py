@@ -32,16 +32,17 @@ from tinylsm.block_cache import BlockCache
 from tinylsm.durability import Op
 from tinylsm.errors import CorruptionError, LsmError
 from tinylsm.files import sst_path, sync_directory, wal_path
-from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot
+from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot, encode_manifest_record
 from tinylsm.options import (
+    MAX_LEVELS,
     LeveledCompactionOptions,
     LsmStorageOptions,
     NoCompaction,
     SimpleLeveledCompactionOptions,
     TieredCompactionOptions,
 )
-from tinylsm.state import CompactionRecord, LsmStorageState, TreeShape
-from tinylsm.wal import Wal
+from tinylsm.state import CompactionRecord, LsmStorageState, TieredCompactionTask, TreeShape
+from tinylsm.wal import Wal, encode_record
 
 # BEGIN SOLUTION
 from tinylsm.compaction import apply_full_compaction, controller_for
@@ -105,6 +106,7 @@ class ShapeLog:
             else:
                 self.shape = TreeShape(self.shape.l0, ((record.sst_id,), *self.shape.levels))
         else:
+            _check_compaction(self.shape, record, self._max_levels(), name)
             if record.full:
                 self.shape = apply_full_compaction(self.shape, record.task, record.output)
             elif self.controller is not None:
@@ -113,6 +115,13 @@ class ShapeLog:
                 raise CorruptionError(f"{name}: a compaction record, but the database has no compaction")
             self.max_id = max(self.max_id, *record.output, 0)
         # END SOLUTION
+
+    # BEGIN SOLUTION
+    def _max_levels(self) -> int:
+        max_levels = getattr(self.controller, "options", None)
+        return getattr(max_levels, "max_levels", MAX_LEVELS)
+
+    # END SOLUTION
 
     def snapshot(self, next_id: int) -> Snapshot:
         """One record that replaces every record applied so far."""
@@ -157,9 +166,25 @@ class Recovery:
         manifest_path = self.directory / MANIFEST_NAME
         if manifest_path.exists():
             self._replay_manifest(manifest_path, tolerate, wal_ids)
+        elif wal_ids:
+            # Recovery writes the MANIFEST before the first WAL, so a WAL without one means
+            # the MANIFEST is lost: which files are live is unknown, and guessing deletes data.
+            raise CorruptionError(
+                f"{MANIFEST_NAME} is missing, but {wal_path(self.directory, min(wal_ids)).name} is a "
+                "write-ahead log: the database had a MANIFEST, and without it the live files are unknown"
+            )
         else:
             self._adopt_listed_tables()
         shape = self._log.shape
+        max_levels = self._log._max_levels()
+        deepest = max((n for n, run in enumerate(shape.levels, 1) if run), default=0)
+        if deepest > max_levels:
+            # Compacting into the last allowed level would drop tombstones that still hide
+            # older values below it: refuse instead of bringing deleted keys back.
+            raise LsmError(
+                f"the database has tables in level {deepest}, but the options allow "
+                f"max_levels={max_levels}: open it with max_levels of at least {deepest}"
+            )
         live_ssts = {*shape.l0, *(i for run in shape.levels for i in run)}
         tables = {}
         for sst_id in live_ssts:
@@ -184,8 +209,11 @@ class Recovery:
             Wal.cut_torn_tail(wal_path(self.directory, newest_wal))
         self._next_id = max(self._log.max_id, *(int(m[1]) for m in on_disk), 0) + 1
         active = MemTable(self._take_id(), self.options)
-        self._log.memtables = [m.id for m in memtables] + [active.id]
+        self._log.memtables = [m.id for m in memtables]
         self._log.shape = TreeShape(shape.l0, runs)
+        if not manifest_path.exists():
+            self._rewrite_manifest()  # the MANIFEST exists before any WAL does
+        self._log.memtables.append(active.id)
         if self.options.enable_wal:
             self._open_wal(active.id)
         self._rewrite_manifest()
@@ -296,10 +324,25 @@ class Recovery:
             # Manifest.create writes a snapshot first, atomically: without one the file is
             # damaged, and treating it as an empty tree would delete every file as a stray.
             raise CorruptionError(f"{MANIFEST_NAME} does not begin with a snapshot record: it is damaged")
+        offset = 0
         for record in records:
-            self._log.apply(record)
+            try:
+                self._log.apply(record, f"{MANIFEST_NAME}: the record at offset {offset}")
+            except (ValueError, IndexError, KeyError, TypeError) as error:
+                raise CorruptionError(f"{MANIFEST_NAME}: the record at offset {offset} cannot apply: {error}") from None
+            offset += len(encode_record(encode_manifest_record(record)))
         if torn is not None:
             self._check_tail_not_relied_on(torn, wal_ids)
+        # A flush deletes its memtable's WAL only after the record is durable, and the WALs of
+        # live memtables are created in id order: an older one missing while a newer one is
+        # there was deleted or lost, and replaying the rest would not give a prefix of the writes.
+        memtables = self._log.memtables
+        missing = [i for i in memtables if i not in wal_ids]
+        if missing and any(i in wal_ids for i in memtables if i > missing[0]):
+            raise CorruptionError(
+                f"{MANIFEST_NAME} names {wal_path(self.directory, missing[0]).name} as the log of a live "
+                "memtable, but it is missing while a newer memtable's log is there"
+            )
 
     def _check_tail_not_relied_on(self, torn: CorruptionError, wal_ids: set[int]) -> None:
         """Refuse a dropped manifest record that some file shows had taken effect.
@@ -309,6 +352,11 @@ class Recovery:
         only after the record is fsynced. Without the record, those files would be
         missing, or a WAL newer than every memtable named would hold writes.
         """
+        memtables = self._log.memtables
+        if memtables and not wal_ids.intersection(memtables) and sst_path(self.directory, memtables[0]).exists():
+            # Without WALs a flush's only trace is its SSTable, fsynced before the record was
+            # appended: the dropped record was that flush, and the table holds the data.
+            self._log.apply(Flush(memtables[0]))
         shape = self._log.shape
         live_ssts = sorted({*shape.l0, *(i for run in shape.levels for i in run)})
         missing_ssts = [i for i in live_ssts if not sst_path(self.directory, i).exists()]
@@ -347,6 +395,44 @@ class Recovery:
 
 
 # BEGIN SOLUTION
+def _check_compaction(shape: TreeShape, record: CompactionRecord, max_levels: int, name: str) -> None:
+    """Refuse a compaction record that could not have been written for ``shape``."""
+    levels = shape.levels
+    live = {*shape.l0, *(i for run in levels for i in run)}
+    task = record.task
+    if isinstance(task, TieredCompactionTask):
+        inputs = [i for tier in task.tiers for i in tier]
+        if any(tuple(tier) not in levels for tier in task.tiers):
+            raise CorruptionError(f"{name}: a compaction record merges tiers that are not in the tree")
+    else:
+        inputs = [*task.upper, *task.lower]
+        if not task.upper_level < task.lower_level <= MAX_LEVELS:
+            raise CorruptionError(
+                f"{name}: a compaction record from level {task.upper_level} into level {task.lower_level}"
+            )
+        if task.lower_level > max(max_levels, len(levels)):
+            raise CorruptionError(
+                f"{name}: a compaction record into level {task.lower_level}, beyond the tree's "
+                f"{max(max_levels, len(levels))} levels (a database written with a larger "
+                "max_levels must be opened with at least as many)"
+            )
+        upper = shape.l0 if task.upper_level == 0 else _level(levels, task.upper_level)
+        lower = _level(levels, task.lower_level)
+        if not set(task.upper) <= set(upper) or not set(task.lower) <= set(lower):
+            raise CorruptionError(f"{name}: a compaction record names inputs that are not in their levels")
+        if record.full and set(task.lower) != {i for run in levels for i in run}:
+            raise CorruptionError(f"{name}: a full compaction record does not name every table below L0")
+    if len(set(inputs)) != len(inputs) or not set(inputs) <= live:
+        raise CorruptionError(f"{name}: a compaction record names inputs that are not live tables")
+    # A trivial move keeps an input as its output; any other live table cannot be one.
+    if len(set(record.output)) != len(record.output) or live.difference(inputs).intersection(record.output):
+        raise CorruptionError(f"{name}: a compaction record's outputs repeat or are other live tables")
+
+
+def _level(levels: tuple[tuple[int, ...], ...], number: int) -> tuple[int, ...]:
+    return levels[number - 1] if number <= len(levels) else ()
+
+
 def _strategy_name(strategy: int) -> str:
     return {0: "no", 1: "simple leveled", 2: "tiered", 3: "leveled"}.get(strategy, f"unknown ({strategy})")
 

@@ -74,6 +74,8 @@ def decode_records(data: bytes, name: str, *, allow_torn_tail: bool = True) -> l
             raise CorruptionError(f"{name}: damaged record header at offset {offset}")
         start = offset + RECORD_HEADER.size
         if start + length > end:
+            if _complete_record_after(data, start):  # the length is damaged, not the tail torn
+                raise CorruptionError(f"{name}: the record at offset {offset} claims {length} bytes, past the end")
             return _torn_tail(payloads, name, offset, allow_torn_tail)  # a payload cut short
         payload = data[start : start + length]
         if zlib.crc32(payload) != payload_crc:
@@ -195,6 +197,24 @@ class Wal:
                 return  # closing fsynced everything this log will ever hold
             self._file.flush()
             os.fsync(self._file.fileno())
+
+
+def _complete_record_after(data: bytes, start: int) -> bool:
+    """Whether a whole record with both checksums right begins somewhere at or after ``start``.
+
+    A torn tail is the last record, cut short: nothing complete follows its header.
+    A header whose CRC matches by chance (``crc32(b"\xff" * 4) == 0xffffffff``) but
+    whose length runs past the end is told apart by the records after it.
+    """
+    end = len(data)
+    for offset in range(start, end - RECORD_HEADER.size + 1):
+        length, header_crc, payload_crc = RECORD_HEADER.unpack_from(data, offset)
+        payload_start = offset + RECORD_HEADER.size
+        if payload_start + length > end or zlib.crc32(data[offset : offset + 4]) != header_crc:
+            continue
+        if zlib.crc32(data[payload_start : payload_start + length]) == payload_crc:
+            return True
+    return False
 
 
 def _torn_tail(payloads: list[bytes], name: str, offset: int, allowed: bool) -> list[bytes]:
