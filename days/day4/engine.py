@@ -74,7 +74,7 @@ class LsmStorage:
                 self._compactor = extensions.compactor(self)
                 self._compactor.start()
             # Recovery may bring back more immutable memtables than the limit allows.
-            while len(self._state.imm_memtables) >= self.options.num_memtable_limit:
+            for _ in range(len(self._state.imm_memtables) - self.options.num_memtable_limit + 1):
                 self.flush_next_imm_memtable()
         except BaseException:
             # A refused open gives the directory back: the next open may find it repaired.
