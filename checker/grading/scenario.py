@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from checker.common import load_days
+from checker.grading.isolation.client import installed_client
 from checker.grading.isolation.engine import engine_process
 from tinylsm.options import LeveledCompactionOptions, LsmStorageOptions
 from tinylsm.testkit import call_each, collect, options_for_day, show
@@ -160,13 +161,30 @@ TRIALS = (
 )
 
 
+def composition_in_use() -> str:
+    """The composition the engine runs under, as ``TINYLSM_IMPL`` spells it.
+
+    When the checker grades, the engine runs in the graded run's engine process,
+    whose composition (``student:3``, the composed ``student:1,2,5``) is not this
+    process's; otherwise it is this process's own.
+    """
+    client = installed_client()
+    if client is not None:
+        return client.settings.environment.get("TINYLSM_IMPL", "student")
+    from tinylsm import COMPOSITION
+
+    return COMPOSITION.spec
+
+
 def run_end_to_end(directory: Path, seed: int = SEED, day: int | None = None) -> None:
     """Run the three trials in ``directory``; a failure names its trial, what went wrong and how to reproduce it.
 
-    ``day`` is the day whose code the engine is graded for (the others are the reference).
+    ``day`` is the day whose hidden test runs the scenario (its code is graded, the
+    others are the reference); the hint to reproduce a failure names the
+    composition the engine really ran under, which is ``student:DAY`` when the
+    checker grades that day.
     """
-    impl = f"student:{day}" if day is not None else "student"
-    reproduce = f"reproduce it with: TINYLSM_IMPL={impl} python -m checker.grading.scenario {seed}"
+    reproduce = f"reproduce it with: TINYLSM_IMPL={composition_in_use()} python -m checker.grading.scenario {seed}"
     for trial, run in TRIALS:
         try:
             run(directory / trial.replace(" ", "-"), seed)
