@@ -374,12 +374,20 @@ class Recovery:
         raise CorruptionError(f"{torn}, and it had taken effect: {reason}")
 
     def _adopt_listed_tables(self) -> None:
-        """A database written without a manifest: its SSTables are all L0, newest (highest id) first."""
+        """A database written without a manifest: its SSTables are all L0, newest (highest id) first.
+
+        Under tiered compaction, which has no L0, each SSTable is a tier of its own, newest first.
+        """
         ids = sorted(
             (int(m[1]) for name in os.listdir(self.directory) if (m := _FILE_NAME.match(name)) and m[2] == "sst"),
             reverse=True,
         )
-        self._log.shape = TreeShape(tuple(ids))
+        controller = self._log.controller
+        if controller is not None and not controller.flush_to_l0:
+            # Tiered compaction keeps no L0: each table becomes a tier, as its flush would have.
+            self._log.shape = TreeShape((), tuple((i,) for i in ids))
+        else:
+            self._log.shape = TreeShape(tuple(ids))
         self._log.max_id = max(ids, default=0)
 
     def _remove_strays(self, live_ssts: set[int], live_memtables: set[int]) -> None:

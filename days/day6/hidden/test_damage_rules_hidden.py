@@ -12,7 +12,7 @@ import pytest
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError, LsmError
 from tinylsm.manifest import Flush, encode_manifest_record
-from tinylsm.options import LeveledCompactionOptions, NoCompaction
+from tinylsm.options import LeveledCompactionOptions, NoCompaction, TieredCompactionOptions
 from tinylsm.state import CompactionRecord, LevelCompactionTask
 from tinylsm.testkit import options_for_day, show
 from tinylsm.wal import decode_records, encode_record
@@ -217,3 +217,23 @@ def test_fewer_levels_than_the_database_uses_are_refused_naming_max_levels(open_
         open_db(compaction=LeveledCompactionOptions(max_levels=1))
         raise AssertionError("the data is in level 3: opening with max_levels=1 must raise LsmError")
     assert "max_levels" in str(raised.value), f"the error should name max_levels: {raised.value}"
+
+
+@pytest.mark.day6_task3
+def test_database_without_manifest_is_adopted_under_tiered_compaction(open_db: OpenDb, tmp_path: Path) -> None:
+    """A database written without a manifest, opened with tiered compaction, failed at its first compaction."""
+    plain = {"enable_wal": False, "enable_manifest": False, "compaction": NoCompaction()}
+    db = open_db(**plain)
+    for n in range(3):
+        db.put(b"k%d" % n, b"v%d" % n)
+        db.force_flush()
+    db.close()
+    tiered = TieredCompactionOptions()
+    db = open_db(compaction=tiered)
+    db.put(b"k9", b"v9")
+    db.force_flush()
+    db.close()
+    db = open_db(compaction=tiered)
+    got = dict(db.scan())
+    want = {b"k0": b"v0", b"k1": b"v1", b"k2": b"v2", b"k9": b"v9"}
+    assert got == want, f"after adopting the tables under tiered compaction the database holds {show(got)}"
