@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from checker.grading.batch import day_error_summary
+from checker.grading.gradebook import write_gradebook
 from tests.helpers import ROOT, checker
 
 REFERENCE_DAY1 = (ROOT / "solutions" / "day1" / "block.py").read_text()
@@ -26,6 +27,50 @@ def submission(folder: Path, block_source: str | None = None) -> None:
 def gradebook(out: Path) -> dict[str, dict[str, str]]:
     with (out / "gradebook.csv").open(newline="") as file:
         return {row["Student"]: row for row in csv.DictReader(file)}
+
+
+def canvas_student_columns(header: list[str]) -> int | None:
+    """How many student columns Canvas's gradebook importer finds in ``header``; ``None``: "Invalid header row".
+
+    Canvas's rule (``GradebookImporter#header?`` and ``#update_column_count`` in
+    canvas-lms, ``app/models/gradebook_importer.rb``), in Python: more than three
+    columns, ``Student`` in the first and ``ID`` in the second; three student
+    columns (name, id, section), one more when the third is ``SIS Login ID``, two
+    more when the third and fourth are ``SIS User ID`` and ``SIS Login ID`` (and a
+    ``Root Account`` after them is one more); the last student column must be the
+    ``Section``. The columns after the student columns are assignments.
+    """
+    if not (len(header) > 3 and re.search("Student", header[0]) and re.search("ID", header[1])):
+        return None
+    count = 3
+    if re.search(r"SIS\s+Login\s+ID", header[2]):
+        count += 1
+    elif re.search(r"SIS\s+User\s+ID", header[2]) and re.search(r"SIS\s+Login\s+ID", header[3]):
+        count += 2
+        if len(header) > 4 and re.search(r"Root\s+Account", header[4]):
+            count += 1
+    return count if len(header) >= count and re.search("Section", header[count - 1]) else None
+
+
+def test_canvas_reads_the_gradebooks_header_and_finds_each_student_by_login(tmp_path: Path) -> None:
+    rows = [
+        {"name": "ada", "total": 150.0, "max": 200.0, "days": {"day1": 100.0, "day3": 50.0}, "failed_tests": 3},
+        {"name": "bob", "total": None, "max": 200.0, "days": {}, "failed_tests": 0},
+    ]
+    for row in rows:
+        row["error"] = "" if row["total"] is not None else "no days/ folder"
+    columns = write_gradebook(rows, tmp_path)
+    with (tmp_path / "gradebook.csv").open(newline="") as file:
+        header, *lines = list(csv.reader(file))
+
+    assert header == columns == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Day 1", "Day 3", "Total"]
+    student_columns = canvas_student_columns(header)
+    assert student_columns == 5, f"Canvas would refuse this header as an invalid header row: {header}"
+    assert header[student_columns:] == ["Day 1", "Day 3", "Total"], "Canvas would read these as the assignments"
+    assert lines == [["ada", "", "", "ada", "", "100", "50", "150"], ["bob", "", "", "bob", "", "", "", ""]]
+    # the rule itself: Canvas export's header without SIS User ID passes, this gradebook's former header fails
+    assert canvas_student_columns(["Student", "ID", "SIS Login ID", "Section", "Day 1"]) == 4
+    assert canvas_student_columns(["Student", "SIS Login ID", "Day 1", "Total"]) is None
 
 
 def test_a_class_is_graded_in_parallel_into_a_gradebook(tmp_path: Path) -> None:
@@ -44,7 +89,8 @@ def test_a_class_is_graded_in_parallel_into_a_gradebook(tmp_path: Path) -> None:
 
     # Every submission gets a row and a report, whatever happened to it.
     assert sorted(rows) == ["broken", "linked", "no-repository", "reference", "stubs"], completed.stdout
-    assert list(rows["stubs"]) == ["Student", "SIS Login ID", "Day 1", "Total"]
+    assert list(rows["stubs"]) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Day 1", "Total"]
+    assert canvas_student_columns(list(rows["stubs"])) == 5
     assert all(json.loads((out / f"{name}.json").read_text()) for name in rows)
     details = {row["name"]: row for row in json.loads((out / "gradebook.json").read_text())}
 

@@ -2,11 +2,17 @@
 
 ``gradebook.csv`` has one row per submission and, in this order, the columns
 
-    Student, SIS Login ID, Day 1, ..., Day N, Total
+    Student, ID, SIS User ID, SIS Login ID, Section, Day 1, ..., Day N, Total
 
-``Student`` and ``SIS Login ID`` are both the submission's folder name, so name
-each folder by the student's login: Canvas matches a row to a student by its
-``SIS Login ID``, and Gradescope by the column you map to its SID (or email).
+The first five are the student columns of Canvas's own gradebook export. Canvas's
+importer refuses any other start of the header as an "Invalid header row": it wants
+``Student`` first, ``ID`` second, then optionally ``SIS User ID`` and ``SIS Login
+ID``, and ``Section`` as the last student column. ``Student`` and ``SIS Login ID``
+are both the submission's folder name, so name each folder by the student's login;
+``ID`` (Canvas's own number for the student), ``SIS User ID`` and ``Section`` are
+empty. Canvas then matches a row to a student by its ``SIS Login ID`` (failing
+that, by the name in ``Student``); Gradescope by the column you map to its SID (or
+email): ``SIS Login ID``.
 A day column holds the day's points (``points_per_day`` in
 ``checker/course.toml``), ``Total`` their sum; a submission that could not be
 graded has empty scores, which both leave unchanged. Only the days graded get a
@@ -26,8 +32,8 @@ import statistics
 from pathlib import Path
 
 GRADEBOOK = "gradebook"
-IDENTITY = ("Student", "SIS Login ID")
-"""The columns that name the student, as Canvas's own gradebook export names them."""
+IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+"""The columns that name the student, as Canvas's own gradebook export names them and its importer requires."""
 TOTAL = "Total"
 DETAILS = ("name", "total", "max", "days", "failed_tests", "error")
 """The keys of a row that ``gradebook.json`` keeps."""
@@ -47,6 +53,12 @@ def _points(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
+def _identity(name: str) -> list[str]:
+    """A row's student columns: the folder's name as ``Student`` and ``SIS Login ID``, the others empty."""
+    known = {"Student": name, "SIS Login ID": name}
+    return [known.get(column, "") for column in IDENTITY]
+
+
 def write_gradebook(rows: list[dict], out: Path) -> list[str]:
     """Write ``gradebook.csv`` and ``gradebook.json`` for ``rows`` into ``out``; the CSV's columns."""
     days = graded_days(rows)
@@ -56,7 +68,7 @@ def write_gradebook(rows: list[dict], out: Path) -> list[str]:
         writer.writerow(columns)
         for row in rows:
             scores = [_points(row["days"].get(f"day{day}")) for day in days]
-            writer.writerow([row["name"], row["name"], *scores, _points(row["total"])])
+            writer.writerow([*_identity(row["name"]), *scores, _points(row["total"])])
     details = [{key: row[key] for key in DETAILS} for row in rows]
     (out / f"{GRADEBOOK}.json").write_text(json.dumps(details, indent=2))
     return columns
