@@ -11,7 +11,7 @@ import pytest
 
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError, LsmError
-from tinylsm.manifest import Flush, encode_manifest_record
+from tinylsm.manifest import Flush, NewMemtable, encode_manifest_record
 from tinylsm.options import LeveledCompactionOptions, NoCompaction, TieredCompactionOptions
 from tinylsm.state import CompactionRecord, LevelCompactionTask
 from tinylsm.testkit import options_for_day, show
@@ -237,3 +237,24 @@ def test_database_without_manifest_is_adopted_under_tiered_compaction(open_db: O
     got = dict(db.scan())
     want = {b"k0": b"v0", b"k1": b"v1", b"k2": b"v2", b"k9": b"v9"}
     assert got == want, f"after adopting the tables under tiered compaction the database holds {show(got)}"
+
+
+@pytest.mark.day6_task3
+def test_manifest_cut_before_a_new_memtable_record_keeps_that_memtables_log(open_db: OpenDb, tmp_path: Path) -> None:
+    """A MANIFEST that lost its whole last record (a new memtable) let recovery delete that memtable's WAL."""
+    db = open_db(compaction=NoCompaction(), target_sst_size=64)
+    db.put(b"a", b"x" * 70)  # fills memtable 1: memtable 2 is recorded and takes the next write
+    db.put(b"b", b"2")
+    db.sync()
+    db.close()
+    manifest = tmp_path / "db" / "MANIFEST"
+    record = encode_record(encode_manifest_record(NewMemtable(2)))
+    data = manifest.read_bytes()
+    assert data.endswith(record), "expected the MANIFEST to end with the record of memtable 2"
+    manifest.write_bytes(data[: -len(record)])
+    assert_refused(
+        lambda: open_db(compaction=NoCompaction(), target_sst_size=64),
+        tmp_path / "db",
+        "00002.wal",
+        "the MANIFEST lost the record of memtable 2, whose WAL holds a synced write",
+    )
