@@ -72,6 +72,7 @@ def assert_no_points(report: dict, results: dict) -> None:
         "always_equal",
         "raw_bytes_on_the_wire",
         "deputy_test_process",
+        "refuse_everything",
     ],
 )
 def test_a_cheat_scores_nothing(cheat: str, tmp_path: Path) -> None:
@@ -87,6 +88,24 @@ def test_the_compiled_reference_carried_as_bytes_scores_nothing(tmp_path: Path) 
     report, results, _, _ = grade(cheat, tmp_path, 1)
     assert_no_points(report, results)
     assert "own code only" in " ".join(report["days"][0]["protections"])
+
+
+def test_an_encoding_that_is_an_object_of_the_engine_scores_no_more_than_no_encoding(tmp_path: Path) -> None:
+    """``encode()`` must return bytes: an object that only knows its length and slices earns nothing for it."""
+    cheat = CHEATS / "opaque_handle"
+    twin = tmp_path / "twin"
+    module = Path("days") / "day1" / "block.py"
+    (twin / module).parent.mkdir(parents=True)
+    lines = (cheat / module).read_text().splitlines()
+    (twin / module).write_text("\n".join(re.sub(r"^( *).*# TWIN: (.*)$", r"\1\2", line) for line in lines) + "\n")
+    report, results, _, _ = grade("opaque_handle", tmp_path / "cheat", 1)
+    twin_report, _, _, _ = grade(twin, tmp_path / "honest", 1)
+    assert 0 < twin_report["score"] < 100, "the twin should earn the points of what it does honestly"
+    assert report["score"] <= twin_report["score"], (
+        f"the cheat scored {report['score']}, its twin {twin_report['score']}"
+    )
+    assert results["score"] <= twin_report["score"]
+    assert "where the contract asks for a plain value" in json.dumps(report), "the failures should say why"
 
 
 def test_a_conftest_written_into_other_days_scores_nothing(tmp_path: Path) -> None:

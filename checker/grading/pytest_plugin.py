@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+ENGINE_RAISED = "engine_raised"
+"""The user property of a test during which the engine process raised (set by the isolation plugin)."""
+
 _TASK_MARKER = re.compile(r"^day(\d)_task(\d+)$")
 _MESSAGE_LIMIT = 2000
 _HYPOTHESIS_ADVICE = ("You can reproduce this", "You can add @seed", "Explanation:", "The test always failed")
@@ -153,6 +156,7 @@ class _Recorder:
                     "outcome": outcome,
                     "message": message,
                     "duration": round(report.duration, 3),
+                    "engine_raised": any(name == ENGINE_RAISED for name, _ in report.user_properties),
                 }
             )
 

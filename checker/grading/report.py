@@ -22,6 +22,8 @@ class TestResult:
     property: str = ""
     nodeid: str = ""
     duration: float = 0.0
+    engine_raised: bool = False
+    """Whether the engine raised during the test (a test that passes so passed on a refusal)."""
 
 
 @dataclass

@@ -434,8 +434,41 @@ def grade_day(
                 property=test["property"],
                 nodeid=test["nodeid"],
                 duration=result["duration"] if result else 0.0,
+                engine_raised=bool(result and result.get("engine_raised")),
             )
         )
+    share_refusals(report.tests)
     report.max_score = grading.points_per_day
     report.score = round(sum(t.score for t in report.tests), 2) if not report.error else 0.0
     return report
+
+
+def share_refusals(tests: list[TestResult]) -> None:
+    """A test passed on a refusal earns its points in the share of its task's other tests that pass.
+
+    A test that expects an error (bad input refused, damage detected) passes as well on
+    code that refuses everything. So a test that passed while the engine raised earns
+    its points times the share, by points, of the other tests of its task (or, for a
+    task made of such tests only, of the day) that pass: all of them for a finished
+    task, none for code that does nothing but refuse.
+    """
+
+    def share(group: list[TestResult]) -> float | None:
+        others = [t for t in group if not (t.outcome == "passed" and t.engine_raised)]
+        total = sum(t.max_score for t in others)
+        return sum(t.max_score for t in others if t.outcome == "passed") / total if total else None
+
+    day_share = share(tests) or 0.0
+    tasks: dict[str, list[TestResult]] = {}
+    for test in tests:
+        tasks.setdefault(test.task, []).append(test)
+    for group in tasks.values():
+        task_share = share(group)
+        earned = day_share if task_share is None else task_share
+        for test in group:
+            if test.outcome == "passed" and test.engine_raised and earned < 1:
+                test.score = round(test.max_score * earned, 4)
+                test.message = (
+                    f"passed on a refusal: it earns {earned:.0%} of its points, the share of the other tests of "
+                    "its task that pass (refusing bad input counts once the task's own work does)"
+                )

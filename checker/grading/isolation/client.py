@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from checker.grading.isolation.contract import Contract
 from checker.grading.isolation.protocol import (
     DUNDER_OPS,
     PLAIN_TYPES,
@@ -89,6 +90,9 @@ ALLOWED_CLASSES = _allowed_classes()
 
 ALLOWED_TYPES = frozenset(ALLOWED_CLASSES.values())
 
+ENGINE_ERRORS = [0]
+"""How many exceptions of the engine process were raised here so far (the grading plugin reads it around each test)."""
+
 NOT_REBUILT = (BaseException, KeyboardInterrupt, SystemExit, GeneratorExit)
 """Exceptions that would stop the test process itself: they come back as ``RemoteFailure``."""
 
@@ -114,6 +118,8 @@ class WorkerSettings:
     drop_capabilities: bool = False
     threads_only: bool = False
     """Whether the engine process may start threads only, and no process nor network socket (a graded run's)."""
+    contract: dict = field(default_factory=dict)
+    """The course's ``contract.Contract`` as JSON: what each class and function of the days returns."""
     code_roots: list[str] = field(default_factory=list)
     """Folders whose compiled modules the engine process may load; if any, it runs no bytecode given as data."""
     protections: list[str] = field(default_factory=list)
@@ -223,6 +229,7 @@ class Client:
         self.process: subprocess.Popen | None = None
         self.generation = 0
         self.hung_imports: dict[str, str] = {}
+        self.contract = Contract.from_json(settings.contract)
         self._start_lock = threading.Lock()
 
     # -- the engine process -----------------------------------------------------------------
@@ -276,6 +283,7 @@ class Client:
             self.exports.release,
             peer="the engine process (your code)",
         )
+        endpoint.contract = self.contract
         endpoint.start()
         self.generation += 1
         return endpoint
@@ -385,6 +393,7 @@ class Client:
             error = RemoteFailure(f"{name}: {message}")
         if where:
             error.add_note("In your code:\n" + str(where))
+        ENGINE_ERRORS[0] += 1
         return error
 
     # -- requests of the engine process -----------------------------------------------------------
@@ -518,6 +527,8 @@ class RemoteModule(types.ModuleType):
             # a class or function of the module: after the engine process is started again
             # (a crash in an earlier test), the same name there stands in for it
             value._proxy_rebind_with(lambda: getattr(self._remote(), name))
+            contract: Contract = object.__getattribute__(self, "_remote_client").contract
+            value._proxy_known_as(contract.member(self.__name__, name))
         return value
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -5,12 +5,15 @@ Loaded by the checker with ``-p checker.grading.isolation.plugin --checker-worke
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
+from checker.grading.isolation import client as client_module
 from checker.grading.isolation import limits
 from checker.grading.isolation.client import Client, WorkerSettings, install
+from checker.grading.pytest_plugin import ENGINE_RAISED
 from tinylsm.testkit import group_commit
 
 _client: Client | None = None
@@ -45,6 +48,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     readable = [str(tests_tree / "tinylsm"), str(tests_tree / "checker"), *settings.read_paths]
     state = limits.restrict(readable, settings.write_paths, scoped=False)
     settings.protections.append(f"test process after loading the tests: {state}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Note a test in which the engine raised: if it passes, it passed on a refusal (see ``run.share_refusals``)."""
+    before = client_module.ENGINE_ERRORS[0]
+    yield
+    if client_module.ENGINE_ERRORS[0] != before:
+        item.user_properties.append((ENGINE_RAISED, True))
 
 
 @pytest.fixture

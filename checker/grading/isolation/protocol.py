@@ -110,6 +110,8 @@ class Endpoint:
         self._sock = sock
         self.peer_trusted = peer_trusted
         """Whether the other side's objects may say what they equal and whether they are true (the tests' may)."""
+        self.contract: Any = None
+        """In the test process, the course's ``contract.Contract``: what each call of the engine may return."""
         self._peer = peer
         self._side = side
         self._serve = serve
@@ -485,6 +487,7 @@ class Proxy:
 
     __slots__ = (
         "__weakref__",
+        "_proxy_contract",
         "_proxy_count",
         "_proxy_endpoint",
         "_proxy_info",
@@ -500,6 +503,7 @@ class Proxy:
         object.__setattr__(self, "_proxy_count", 1)
         object.__setattr__(self, "_proxy_rebind", None)
         object.__setattr__(self, "_proxy_rebound", None)
+        object.__setattr__(self, "_proxy_contract", None)
 
     def __del__(self) -> None:
         endpoint = self._proxy_endpoint
@@ -525,6 +529,19 @@ class Proxy:
         target = self._proxy_current()
         return target._proxy_endpoint.call(op, target, *args)
 
+    def _proxy_known_as(self, key: str | None) -> Proxy:
+        """Tell this proxy which class or function of the contract it is (the engine's word is not taken)."""
+        object.__setattr__(self, "_proxy_contract", key)
+        return self
+
+    def _proxy_returned(self, method: str | None, result: Any) -> Any:
+        """``result`` of calling this object (or its ``method``), checked against the contract when it has one."""
+        contract = self._proxy_endpoint.contract
+        if contract is None or self._proxy_contract is None:
+            return result
+        known_as = contract.checked(self._proxy_contract, method, result, lambda value: type(value) is Proxy)
+        return result._proxy_known_as(known_as) if type(result) is Proxy and known_as else result
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             # special names that introspection (pytest, inspect) probes: answered here, not over there
@@ -537,6 +554,13 @@ class Proxy:
             raise AttributeError(name)
         if name.startswith("_proxy_"):
             raise AttributeError(name)
+        contract = self._proxy_endpoint.contract
+        if (
+            contract is not None
+            and self._proxy_contract is not None
+            and contract.has_method(self._proxy_contract, name)
+        ):
+            return BoundMethod(self, name)  # a method the contract names is called as one, checked
         if name in self._proxy_info[2]:
             return BoundMethod(self, name)
         return self._proxy_call("getattr", name)
@@ -548,7 +572,7 @@ class Proxy:
         self._proxy_call("delattr", name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._proxy_call("call", args, kwargs)
+        return self._proxy_returned(None, self._proxy_call("call", args, kwargs))
 
     def collect_remotely(self) -> list:
         """Every remaining entry of a storage iterator over there, read in one request."""
@@ -674,7 +698,7 @@ class BoundMethod:
         self.name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.target._proxy_call("method", self.name, args, kwargs)
+        return self.target._proxy_returned(self.name, self.target._proxy_call("method", self.name, args, kwargs))
 
     def call_each_remotely(self, arguments: list, unpack: bool) -> list:
         """This method called with each of ``arguments``, in one request (``testkit.call_each``)."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checker.grading.isolation.client import WorkerSettings
+from checker.grading.isolation.contract import course_contract
 from tinylsm._composition import Composition
 
 ENGINE_PACKAGE = "_engine_worker"
@@ -202,6 +203,7 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         write_paths=[str(scratch), os.devnull],
         threads_only=True,
         code_roots=[str(engine), *python_paths()],
+        contract=course_contract(root).as_json(),
     )
     return GradingTrees(tests=tests, engine=engine, scratch=scratch, settings=settings, ignored=ignored)
 

@@ -1,0 +1,148 @@
+"""What the course's modules promise to return, checked where the engine process's answers arrive.
+
+An object of the engine process crosses as a reference, and a test that only takes
+its ``len()``, slices it or hands it back would never notice that ``Block.encode()``
+returned an object of the student's own instead of ``bytes``. The test process
+therefore knows, from the course's own modules (the reference, or the stubs where
+it has none: never the submission), each class's methods and each function with
+the type it returns, and follows every object from the module a test imported it
+from: the class a test called, or the annotation of the method that returned it,
+names its class, whatever the engine process says the class is. An answer whose
+annotation is made of plain types only (``bytes``, ``int``, ``bool``, ``None``,
+``dict`` ...) must hold no engine object, or the call raises ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PLAIN_NAMES = frozenset({"bytes", "int", "bool", "str", "float", "None", "list", "tuple", "dict", "set", "frozenset"})
+"""Annotations made of these names only promise a value that crosses by copy."""
+
+MAX_DEPTH = 20
+"""How deep a returned container is searched for engine objects."""
+
+
+@dataclass
+class Contract:
+    """Per class key (``module.Class``): its methods and what each returns; per function key, what it returns.
+
+    A return is ``"plain"``, a class key, or ``""`` (anything).
+    """
+
+    methods: dict[str, dict[str, str]] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"methods": self.methods, "functions": self.functions}
+
+    @classmethod
+    def from_json(cls, document: dict) -> Contract:
+        return cls(dict(document.get("methods", {})), dict(document.get("functions", {})))
+
+    def member(self, module: str, name: str) -> str | None:
+        """The key of ``module.name`` when the contract knows it (a class or a function)."""
+        key = f"{module.rpartition('.')[2]}.{name}"
+        return key if key in self.methods or key in self.functions else None
+
+    def has_method(self, owner: str, name: str) -> bool:
+        return name in self.methods.get(owner, {})
+
+    def checked(self, owner: str, method: str | None, result: Any, is_proxy: Any) -> str | None:
+        """The class key of ``result`` by the contract, after checking that a plain answer holds no engine object.
+
+        ``method`` is ``None`` when ``owner`` itself was called (a class makes an
+        instance; a function returns its annotation).
+        """
+        if method is None:
+            returns = owner if owner in self.methods else self.functions.get(owner, "")
+            where = f"{owner.partition('.')[2]}()"
+        else:
+            returns = self.methods.get(owner, {}).get(method, "")
+            where = f"{owner.partition('.')[2]}.{method}()"
+        if returns != "plain":
+            return returns or None
+        found = _engine_object_in(result, is_proxy, MAX_DEPTH)
+        if found is not None:
+            raise TypeError(
+                f"{where} returned an object of the class {found} from the engine where the contract "
+                "asks for a plain value (bytes, int, bool, None, or lists, tuples and dicts of them)"
+            )
+        return None
+
+
+def _engine_object_in(value: Any, is_proxy: Any, depth: int) -> str | None:
+    if is_proxy(value):
+        return value._proxy_info[1]
+    if depth <= 0:
+        return None
+    if isinstance(value, dict):
+        items: Any = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _engine_object_in(item, is_proxy, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+def course_contract(root: Path) -> Contract:
+    """The contract of the course at ``root``: its reference modules, or its stubs for a day without them."""
+    modules: dict[str, ast.Module] = {}
+    for day in range(1, 8):
+        reference, stubs = root / "solutions" / f"day{day}", root / "days" / f"day{day}"
+        folder = reference if any(reference.glob("*.py")) else stubs
+        for path in sorted(folder.glob("*.py")):
+            if not path.name.startswith("test_"):
+                modules[path.stem] = ast.parse(path.read_text())
+    classes = {
+        node.name: f"{module}.{node.name}"
+        for module, tree in modules.items()
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+    }
+    contract = Contract()
+    for module, tree in modules.items():
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                contract.methods[f"{module}.{node.name}"] = {
+                    item.name: _returns(item.returns, classes)
+                    for item in node.body
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    and not item.name.startswith("_")
+                    and not _is_property(item)
+                }
+            elif isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                contract.functions[f"{module}.{node.name}"] = _returns(node.returns, classes)
+    return contract
+
+
+def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """An attribute read, not a method call (``@property``, or its setter)."""
+    return any(
+        (isinstance(d, ast.Name) and d.id in ("property", "cached_property"))
+        or (isinstance(d, ast.Attribute) and d.attr in ("setter", "deleter", "cached_property"))
+        for d in function.decorator_list
+    )
+
+
+def _returns(annotation: ast.expr | None, classes: dict[str, str]) -> str:
+    """``"plain"``, the key of the one course class it names (``Block`` or ``Block | None``), or ``""``."""
+    if annotation is None:
+        return ""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        annotation = ast.parse(annotation.value, mode="eval").body
+    names = [node.id for node in ast.walk(annotation) if isinstance(node, ast.Name)]
+    names += ["None" for node in ast.walk(annotation) if isinstance(node, ast.Constant) and node.value is None]
+    if names and all(name in PLAIN_NAMES for name in names):
+        return "plain"
+    named = [name for name in names if name != "None"]
+    if len(named) == 1 and named[0] in classes and not isinstance(annotation, ast.Subscript):
+        return classes[named[0]]
+    return ""
