@@ -52,3 +52,36 @@ def test_scan_iterated_after_close_raises_lsm_error(tmp_path: Path, started: boo
     with pytest.raises(LsmError):
         got = next(entries)
         pytest.fail(f"a scan iterated after close() should raise LsmError, but it yielded {got!r}")
+
+
+class _CompactorThatCannotStart:
+    """A compactor whose thread cannot be started (as when the process may start no more threads)."""
+
+    def start(self) -> None:
+        raise OSError("can't start a new thread")
+
+    def stop(self) -> None:
+        pass
+
+
+def _refused_durability(*args: object) -> None:
+    raise OSError("the disk is gone")
+
+
+@pytest.mark.day4_task1
+@pytest.mark.parametrize("broken", ["durability", "compactor"])
+def test_an_open_that_fails_gives_the_directory_back(broken: str, tmp_path: Path, monkeypatch) -> None:
+    """An open that failed (its durability layer or compactor could not start) kept the directory locked."""
+    import tinylsm.extensions
+    from tinylsm.options import SimpleLeveledCompactionOptions
+
+    chosen = options_for_day(4, target_sst_size=256, block_size=64, compaction=SimpleLeveledCompactionOptions())
+    replacement = _refused_durability if broken == "durability" else (lambda engine: _CompactorThatCannotStart())
+    monkeypatch.setattr(tinylsm.extensions, broken, replacement)
+    with pytest.raises(OSError):
+        LsmStorage.open(tmp_path, chosen)
+    monkeypatch.undo()
+    db = LsmStorage.open(tmp_path, chosen)  # not "already open": the failed open gave the directory back
+    db.put(b"k", b"v")
+    assert db.get(b"k") == b"v"
+    db.close()
