@@ -68,6 +68,17 @@ def test_verbose_lists_every_failure_with_its_message() -> None:
     assert sum("NotImplementedError: day1.task1" in line for line in lines) == 5, lines
 
 
+def test_a_test_passed_on_a_refusal_for_part_of_its_points_is_said_and_listed() -> None:
+    refused = _test("day1.task2", "passed", "passed on a refusal: it earns 50% of its points", name="test_refuses")
+    refused.score = 5.0
+    tests = [_test("day1.task1", "passed"), _test("day1.task2", "failed", "got b''"), refused, _stub("day1.task3")]
+    task_line = _text(_report(1, tests))[2]
+    assert "(1 test that expects an error earns part of its points" in task_line, task_line
+    verbose = "\n".join(_text(_report(1, tests), verbose=True))
+    assert "◐ [day1.task2] test_refuses went wrong [test_refuses] (visible, passed, 5.0/10.0)" in verbose, verbose
+    assert "passed on a refusal: it earns 50% of its points" in verbose, verbose
+
+
 def test_next_names_the_first_unfinished_task_of_the_first_unfinished_day() -> None:
     done = _report(1, [_test("day1.task1", "passed"), _test("day1.task2", "passed"), _test("day1.task3", "passed")])
     started = _report(2, [_test("day2.task1", "passed"), _stub("day2.task2"), _stub("day2.task3")])

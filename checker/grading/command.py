@@ -40,6 +40,7 @@ from checker.grading.report import (
     book_reference,
     day_status,
     failure_label,
+    is_partly_earned,
     next_step,
     report_as_dict,
     stub_day,
@@ -100,18 +101,37 @@ def _task_line(task: TaskSummary, day: Day) -> Text:
         return Text.assemble("    ", ("✓", "green"), f" {task.title}: {score}")
     failure = f"{failure_label(task.first_failure)} ({task.first_failure.visibility})"
     link = f" — see {book_reference(day, task.task)}"
-    return Text.assemble("    ", ("✗", "red"), f" {task.title}: {score} — {failure}", (link, "dim"))
+    line = Text.assemble("    ", ("✗", "red"), f" {task.title}: {score} — {failure}", (link, "dim"))
+    if task.partly_earned:
+        count = task.partly_earned
+        which = (
+            "1 test that expects an error earns part of its points"
+            if count == 1
+            else f"{count} tests that expect an error earn part of their points"
+        )
+        line.append(
+            f"\n      ({which} until the task's other tests pass: -v lists {'it' if count == 1 else 'them'})",
+            style="dim",
+        )
+    return line
 
 
 def _failure_lines(report: DayReport, day: Day) -> list[Text]:
-    """Every failing test with the first lines of its message and its book link."""
+    """Every failing test (and every test that passed for part of its points) with its message and book link."""
     lines = []
     for test in report.tests:
-        if test.outcome == "passed":
+        if test.outcome == "passed" and not is_partly_earned(test):
             continue
         task = test.task or f"day{day.number}"
+        mark, outcome = (
+            ("◐", f"passed, {test.score:.1f}/{test.max_score:.1f}") if test.outcome == "passed" else ("✗", test.outcome)
+        )
         lines.append(
-            Text.assemble("    ", ("✗", "red"), f" [{task}] {failure_label(test)} ({test.visibility}, {test.outcome})")
+            Text.assemble(
+                "    ",
+                (mark, "yellow" if mark == "◐" else "red"),
+                f" [{task}] {failure_label(test)} ({test.visibility}, {outcome})",
+            )
         )
         lines += [Text(f"        {line}") for line in test.message.splitlines()[:6]]
         lines.append(Text(f"        see {book_reference(day, test.task)}", style="dim"))

@@ -126,13 +126,15 @@ def day_status(report: DayReport) -> str:
 
 @dataclass
 class TaskSummary:
-    """One task of a day: its score and the first of its tests that failed (a visible one if any did)."""
+    """One task of a day: its score, the first of its tests that failed (a visible one if any did), and
+    how many passed on a refusal for part of their points (see ``run.share_refusals``)."""
 
     task: str
     title: str
     score: float
     max_score: float
     first_failure: TestResult | None
+    partly_earned: int = 0
 
 
 def task_summaries(report: DayReport, day: Day) -> list[TaskSummary]:
@@ -147,8 +149,14 @@ def task_summaries(report: DayReport, day: Day) -> list[TaskSummary]:
         # a visible test first: the student can run it
         failures = sorted((t for t in tests if t.outcome != "passed"), key=lambda t: t.visibility != "visible")
         score, max_score = sum(t.score for t in tests), sum(t.max_score for t in tests)
-        summaries.append(TaskSummary(task, title, score, max_score, failures[0] if failures else None))
+        partly_earned = sum(is_partly_earned(t) for t in tests)
+        summaries.append(TaskSummary(task, title, score, max_score, failures[0] if failures else None, partly_earned))
     return summaries
+
+
+def is_partly_earned(test: TestResult) -> bool:
+    """Whether a test passed but earned only part of its points (it passed on a refusal)."""
+    return test.outcome == "passed" and test.score < test.max_score
 
 
 def failure_label(test: TestResult) -> str:
