@@ -106,7 +106,7 @@ class ShapeLog:
             else:
                 self.shape = TreeShape(self.shape.l0, ((record.sst_id,), *self.shape.levels))
         else:
-            _check_compaction(self.shape, record, self._max_levels(), name)
+            _check_compaction(self.shape, record, self.strategy, self._max_levels(), name)
             if record.full:
                 self.shape = apply_full_compaction(self.shape, record.task, record.output)
             elif self.controller is not None:
@@ -411,12 +411,18 @@ class Recovery:
 
 
 # BEGIN SOLUTION
-def _check_compaction(shape: TreeShape, record: CompactionRecord, max_levels: int, name: str) -> None:
-    """Refuse a compaction record that could not have been written for ``shape``."""
+def _check_compaction(shape: TreeShape, record: CompactionRecord, strategy: int, max_levels: int, name: str) -> None:
+    """Refuse a compaction record that could not have been written for ``shape`` under ``strategy``."""
     levels = shape.levels
     live = {*shape.l0, *(i for run in levels for i in run)}
     task = record.task
-    if isinstance(task, TieredCompactionTask):
+    tiered = isinstance(task, TieredCompactionTask)
+    if tiered != (strategy == STRATEGIES[TieredCompactionOptions]):
+        kind = "a tiered" if tiered else "a leveled"
+        raise CorruptionError(
+            f"{name}: {kind} compaction record in a database of {_strategy_name(strategy)} compaction"
+        )
+    if tiered:
         inputs = [i for tier in task.tiers for i in tier]
         if any(tuple(tier) not in levels for tier in task.tiers):
             raise CorruptionError(f"{name}: a compaction record merges tiers that are not in the tree")

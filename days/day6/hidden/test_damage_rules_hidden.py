@@ -13,7 +13,7 @@ from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError, LsmError
 from tinylsm.manifest import Flush, NewMemtable, encode_manifest_record
 from tinylsm.options import LeveledCompactionOptions, NoCompaction, TieredCompactionOptions
-from tinylsm.state import CompactionRecord, LevelCompactionTask
+from tinylsm.state import CompactionRecord, LevelCompactionTask, TieredCompactionTask
 from tinylsm.testkit import options_for_day, show
 from tinylsm.wal import decode_records, encode_record
 
@@ -177,6 +177,36 @@ def test_a_log_cut_inside_a_record_is_still_a_torn_tail() -> None:
 
 
 @pytest.mark.day6_task3
+@pytest.mark.parametrize("kept", [0, 5])
+def test_manifest_without_its_snapshot_is_refused_and_deletes_no_sstable(
+    open_db: OpenDb, tmp_path: Path, kept: int
+) -> None:
+    """A MANIFEST that lost its first record (the snapshot) was read as an empty tree, and the SSTables deleted."""
+    db = open_db(enable_wal=False)
+    db.put(b"a", b"1")
+    db.force_flush()
+    db.close()
+    manifest = tmp_path / "db" / "MANIFEST"
+    manifest.write_bytes(manifest.read_bytes()[:kept])
+    assert_refused(lambda: open_db(enable_wal=False), tmp_path / "db", "MANIFEST", f"a MANIFEST cut to {kept} bytes")
+
+
+@pytest.mark.day6_task1
+def test_an_all_ones_header_followed_only_by_a_damaged_record_is_a_torn_tail() -> None:
+    """A header of 0xFF bytes followed by records that are all damaged was refused, not dropped as a torn tail."""
+    records = [encode_record(b"payload %d" % n) for n in range(3)]
+    data = bytearray(b"".join(records))
+    second, third = len(records[0]), len(records[0]) + len(records[1])
+    data[second : second + 8] = b"\xff" * 8
+    data[-1] ^= 0x01  # the third record's header is whole, its payload is not what its CRC says
+    got = decode_records(bytes(data), "00001.wal")
+    assert got == [b"payload 0"], (
+        f"no whole record follows the header at offset {second} (the one at {third} is damaged too), so both are a "
+        f"torn tail and only the first record is kept; decode_records returned {show(got)}"
+    )
+
+
+@pytest.mark.day6_task3
 @pytest.mark.parametrize(
     "task,full",
     [
@@ -201,6 +231,69 @@ def test_manifest_record_with_impossible_content_is_corruption_naming_its_offset
         file.write(encode_record(encode_manifest_record(CompactionRecord(task, (), full))))
     message = assert_refused(open_db, tmp_path / "db", "MANIFEST", f"a compaction record {task} at the end")
     assert str(offset) in message, f"the error should name the record's offset {offset}: {message}"
+
+
+# Records that fit no tree: (bottom table, L0 or newest-tier table) -> the record; the last
+# field says whether the database uses tiered compaction.
+IMPOSSIBLE_RECORDS: dict[str, tuple[Callable[[int, int], CompactionRecord], bool]] = {
+    "tiered-record-in-a-leveled-database": (
+        lambda bottom, newest: CompactionRecord(TieredCompactionTask(((bottom,),), True), (50,), False),
+        False,
+    ),
+    "leveled-record-in-a-tiered-database": (
+        lambda bottom, newest: CompactionRecord(LevelCompactionTask(0, (), 1, (bottom,), True), (50,), False),
+        True,
+    ),
+    "tiers-not-in-the-tree": (
+        lambda bottom, newest: CompactionRecord(TieredCompactionTask(((999,),), True), (50,), False),
+        True,
+    ),
+    "full-record-that-leaves-a-table-out": (
+        lambda bottom, newest: CompactionRecord(LevelCompactionTask(0, (newest,), 4, (), True), (50,), True),
+        False,
+    ),
+    "an-input-twice": (
+        lambda bottom, newest: CompactionRecord(
+            LevelCompactionTask(0, (newest, newest), 4, (bottom,), True), (50,), False
+        ),
+        False,
+    ),
+    "an-output-twice": (
+        lambda bottom, newest: CompactionRecord(LevelCompactionTask(0, (newest,), 4, (bottom,), True), (50, 50), False),
+        False,
+    ),
+    "an-output-that-is-another-live-table": (
+        lambda bottom, newest: CompactionRecord(LevelCompactionTask(0, (), 4, (bottom,), True), (newest,), False),
+        False,
+    ),
+}
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("case", IMPOSSIBLE_RECORDS)
+def test_compaction_record_that_fits_no_tree_is_corruption_naming_its_offset(
+    open_db: OpenDb, tmp_path: Path, case: str
+) -> None:
+    """A MANIFEST compaction record that could not have been written for the tree was applied, or crashed recovery."""
+    make_record, tiered = IMPOSSIBLE_RECORDS[case]
+    options = {"compaction": TieredCompactionOptions()} if tiered else {}
+    db = open_db(**options)
+    db.put(b"a", b"1")
+    db.force_flush()
+    db.force_full_compaction()
+    directory = tmp_path / "db"
+    (bottom,) = (int(path.stem) for path in directory.glob("*.sst"))
+    db.put(b"b", b"2")
+    db.force_flush()
+    (newest,) = (int(path.stem) for path in directory.glob("*.sst") if int(path.stem) != bottom)
+    db.close()
+    record = make_record(bottom, newest)
+    manifest = directory / "MANIFEST"
+    offset = manifest.stat().st_size
+    with manifest.open("ab") as file:
+        file.write(encode_record(encode_manifest_record(record)))
+    message = assert_refused(lambda: open_db(**options), directory, "MANIFEST", f"{case}: {record} at the end")
+    assert str(offset) in message, f"{case}: the error should name the record's offset {offset}: {message}"
 
 
 @pytest.mark.day6_task3
