@@ -336,15 +336,21 @@ class Recovery:
         # A flush deletes its memtable's WAL only after the record is durable, and the WALs of
         # live memtables are created in id order: an older one missing while a newer one is
         # there was deleted or lost, and replaying the rest would not give a prefix of the writes.
-        # A memtable takes writes only once its record is durable: a WAL holding writes
-        # with an id the manifest never gave out means records were lost from its end.
-        unknown = [i for i in sorted(wal_ids) if i > self._log.max_id and wal_path(self.directory, i).stat().st_size]
+        # A memtable takes writes only once its record is durable, and memtables are flushed
+        # oldest first: a WAL holding writes whose memtable is not live, with an id above the
+        # oldest live memtable's (or one the manifest never gave out), means lost records.
+        memtables = self._log.memtables
+        oldest = min(memtables, default=self._log.max_id)
+        unknown = [
+            i
+            for i in sorted(wal_ids)
+            if i > oldest and i not in memtables and wal_path(self.directory, i).stat().st_size
+        ]
         if unknown:
             raise CorruptionError(
-                f"{wal_path(self.directory, unknown[0]).name} holds writes, but {MANIFEST_NAME} never "
-                "named its memtable: records are missing from the end of the MANIFEST"
+                f"{wal_path(self.directory, unknown[0]).name} holds writes, but {MANIFEST_NAME} does not "
+                "name its memtable as live: records are missing from the MANIFEST"
             )
-        memtables = self._log.memtables
         missing = [i for i in memtables if i not in wal_ids]
         if missing and any(i in wal_ids for i in memtables if i > missing[0]):
             raise CorruptionError(

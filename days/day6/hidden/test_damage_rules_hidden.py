@@ -351,3 +351,26 @@ def test_manifest_cut_before_a_new_memtable_record_keeps_that_memtables_log(open
         "00002.wal",
         "the MANIFEST lost the record of memtable 2, whose WAL holds a synced write",
     )
+
+
+@pytest.mark.day6_task3
+def test_manifest_that_lost_a_new_memtable_record_in_its_middle_keeps_that_memtables_log(
+    open_db: OpenDb, tmp_path: Path
+) -> None:
+    """A MANIFEST that lost a new-memtable record before others let recovery delete that memtable's WAL."""
+    db = open_db(compaction=NoCompaction(), target_sst_size=64, num_memtable_limit=8)
+    for key in (b"a", b"b", b"c"):
+        db.put(key, b"x" * 70)  # each write fills its memtable: memtables 2, 3 and 4 are recorded
+    db.sync()
+    db.close()
+    manifest = tmp_path / "db" / "MANIFEST"
+    record = encode_record(encode_manifest_record(NewMemtable(2)))
+    data = manifest.read_bytes()
+    assert data.count(record) == 1 and not data.endswith(record), "expected memtable 2's record before others"
+    manifest.write_bytes(data.replace(record, b""))
+    assert_refused(
+        lambda: open_db(compaction=NoCompaction(), target_sst_size=64, num_memtable_limit=8),
+        tmp_path / "db",
+        "00002.wal",
+        "the MANIFEST lost the record of memtable 2 while the records of memtables 3 and 4 are there",
+    )
