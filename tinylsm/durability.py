@@ -9,13 +9,12 @@ database finds them by listing the directory.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tinylsm.files import sst_path
+from tinylsm.files import file_names, sst_path
 from tinylsm.options import LsmStorageOptions
 from tinylsm.state import CompactionRecord, LsmStorageState
 
@@ -85,9 +84,10 @@ class PlainDurability:
         from tinylsm.memtable import MemTable
         from tinylsm.sstable import SsTable
 
-        for leftover in self._directory.glob("*.tmp"):
-            leftover.unlink()  # a table whose writing a crash interrupted
-        ids = sorted((int(m[1]) for name in os.listdir(self._directory) if (m := _SST_NAME.match(name))), reverse=True)
+        names = file_names(self._directory)
+        for leftover in (name for name in names if name.endswith(".tmp")):
+            (self._directory / leftover).unlink()  # a table whose writing a crash interrupted
+        ids = sorted((int(m[1]) for name in names if (m := _SST_NAME.match(name))), reverse=True)
         tables = {sst_id: SsTable.open(sst_id, sst_path(self._directory, sst_id), self._block_cache) for sst_id in ids}
         next_id = (ids[0] + 1) if ids else 1
         return LsmStorageState(

@@ -24,6 +24,15 @@ def wal_path(directory: str | os.PathLike[str], memtable_id: int) -> Path:
     return Path(directory) / f"{memtable_id:05d}.wal"
 
 
+def file_names(directory: str | os.PathLike[str]) -> list[str]:
+    """The names of the regular files in ``directory``, the only entries the engine reads or removes.
+
+    A folder (or a socket, a device) named like one of the engine's files was not
+    written by the engine: recovery leaves it alone rather than fail on it at every open.
+    """
+    return [entry.name for entry in os.scandir(directory) if entry.is_file()]
+
+
 def sync_directory(directory: str | os.PathLike[str]) -> None:
     """Make the directory's entries (files created, renamed, removed) durable."""
     fd = os.open(directory, os.O_RDONLY)

@@ -21,7 +21,6 @@ manifest is on. The rules it follows, each preventing one kind of loss:
 from __future__ import annotations
 
 import functools
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from tinylsm import extensions
 from tinylsm.block_cache import BlockCache
 from tinylsm.durability import Op
 from tinylsm.errors import CorruptionError, LsmError
-from tinylsm.files import sst_path, sync_directory, wal_path
+from tinylsm.files import file_names, sst_path, sync_directory, wal_path
 from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot, encode_manifest_record
 from tinylsm.options import (
     MAX_LEVELS,

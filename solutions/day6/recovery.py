@@ -21,7 +21,6 @@ manifest is on. The rules it follows, each preventing one kind of loss:
 from __future__ import annotations
 
 import functools
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from tinylsm import extensions
 from tinylsm.block_cache import BlockCache
 from tinylsm.durability import Op
 from tinylsm.errors import CorruptionError, LsmError
-from tinylsm.files import sst_path, sync_directory, wal_path
+from tinylsm.files import file_names, sst_path, sync_directory, wal_path
 from tinylsm.manifest import Flush, Manifest, ManifestRecord, NewMemtable, Snapshot, encode_manifest_record
 from tinylsm.options import (
     MAX_LEVELS,
@@ -161,7 +160,7 @@ class Recovery:
         """
         # BEGIN SOLUTION day6.task3
         tolerate = self.options.wal_recovery_mode == "tolerate_corrupted_tail_records"
-        on_disk = [m for name in os.listdir(self.directory) if (m := _FILE_NAME.match(name))]
+        on_disk = [m for name in file_names(self.directory) if (m := _FILE_NAME.match(name))]
         wal_ids = {int(m[1]) for m in on_disk if m[2] == "wal"}
         manifest_path = self.directory / MANIFEST_NAME
         if manifest_path.exists():
@@ -393,7 +392,7 @@ class Recovery:
         Under tiered compaction, which has no L0, each SSTable is a tier of its own, newest first.
         """
         ids = sorted(
-            (int(m[1]) for name in os.listdir(self.directory) if (m := _FILE_NAME.match(name)) and m[2] == "sst"),
+            (int(m[1]) for name in file_names(self.directory) if (m := _FILE_NAME.match(name)) and m[2] == "sst"),
             reverse=True,
         )
         controller = self._log.controller
@@ -406,7 +405,7 @@ class Recovery:
 
     def _remove_strays(self, live_ssts: set[int], live_memtables: set[int]) -> None:
         """Delete SSTs and WALs that no record names, and temporary files."""
-        for name in os.listdir(self.directory):
+        for name in file_names(self.directory):
             match = _FILE_NAME.match(name)
             stray_sst = match and match[2] == "sst" and int(match[1]) not in live_ssts
             stray_wal = match and match[2] == "wal" and int(match[1]) not in live_memtables

@@ -374,3 +374,20 @@ def test_manifest_that_lost_a_new_memtable_record_in_its_middle_keeps_that_memta
         "00002.wal",
         "the MANIFEST lost the record of memtable 2 while the records of memtables 3 and 4 are there",
     )
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("name", ["00999.sst", "00999.wal", "00001.wal.tmp"])
+def test_a_folder_named_like_an_engine_file_is_left_alone(open_db: OpenDb, tmp_path: Path, name: str) -> None:
+    """A folder named like an SST, a WAL or a temporary file made every open fail, or was taken for data."""
+    db = open_db()
+    db.put(b"a", b"1")
+    db.sync()
+    db.close()
+    (tmp_path / "db" / name).mkdir()
+    for attempt in ("first", "second"):
+        db = open_db()
+        got = db.get(b"a")
+        db.close()
+        assert got == b"1", f"{attempt} open beside a folder named {name}: get(b'a') gave {show(got)}, not b'1'"
+    assert (tmp_path / "db" / name).is_dir(), f"the folder {name} is not the engine's: recovery must not remove it"
