@@ -57,7 +57,7 @@ from pathlib import Path
 
 from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
 from checker.grading.submission import COURSE_PARTS
-from checker.instructor.classroom import write_workflow
+from checker.instructor.classroom import keep_compiled_files, write_workflow
 from checker.instructor.reference import (
     KINDS,
     PYTHON,
@@ -342,11 +342,13 @@ def export_student(course: Path, destination: Path, reference: Reference | None 
 def export_classroom(course: Path, destination: Path, reference: Reference | None = None) -> list[Path]:
     """Write the GitHub Classroom template of ``course`` into ``destination`` (missing or empty); the files written.
 
-    The template is the student release plus the autograding workflow; raises what ``export_student`` raises.
+    The template is the student release plus the autograding workflow, with a ``.gitignore`` that keeps the
+    release's compiled files in git; raises what ``export_student`` raises.
     A compiled reference runs on this Python's version only: the workflow sets it up.
     """
     reference = reference or Reference()
     files = export_student(course, destination, reference)
+    keep_compiled_files(destination)
     python = PYTHON if reference.compiled(reference_days(course)) else None
     return [*files, write_workflow(course, destination, python).relative_to(destination)]
 
