@@ -11,6 +11,7 @@ the same interface do not come close.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.instructor.similarity import MIN_TOKENS, REFERENCE, THRESHOLD
+from checker.instructor.similarity import MIN_STATEMENT_NODES_PER_TOKEN, MIN_TOKENS, REFERENCE, THRESHOLD
 from tests.helpers import ROOT, checker
 
 BLOCK = Path("days") / "day1" / "block.py"
@@ -144,3 +145,53 @@ def test_honest_pairs_stay_well_below_the_limits(submissions: Path, tmp_path: Pa
         share, tokens = max(float(row["first_share"]), float(row["second_share"])), int(row["tokens"])
         if not set(pair) <= {"disguised", "verbatim", REFERENCE}:
             assert share < 0.7 * THRESHOLD or tokens < 0.6 * MIN_TOKENS, f"{pair} comes close: {row}"
+            statements, nodes = float(row["statement_share"]), int(row["statement_nodes"])
+            few_nodes = 0.6 * MIN_TOKENS * MIN_STATEMENT_NODES_PER_TOKEN
+            assert statements < 0.7 * THRESHOLD or nodes < few_nodes, (
+                f"{pair} comes close statement by statement: {row}"
+            )
+
+
+class _Pad(ast.NodeTransformer):
+    """A copier's heavier disguise: dead statements after every statement, every class's methods reversed,
+    ``x += y`` written out and comparisons turned around."""
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        load = ast.parse(ast.unparse(node.target), mode="eval").body
+        return ast.Assign([node.target], ast.BinOp(load, node.op, node.value), lineno=node.lineno)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        mirror = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
+        if len(node.ops) == 1 and type(node.ops[0]) in mirror:
+            return ast.Compare(node.comparators[0], [mirror[type(node.ops[0])]()], [node.left])
+        return node
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        super().generic_visit(node)
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                padded = []
+                for n, statement in enumerate(body):
+                    padded += [statement, *ast.parse(f"_unused{n} = [{n}, {n} * 3]\n_spare{n} = {{}}").body]
+                setattr(node, field, padded[::-1] if isinstance(node, ast.ClassDef) else padded)
+        return node
+
+
+def test_a_copy_padded_with_dead_statements_and_reordered_is_reported(tmp_path: Path) -> None:
+    """Padding breaks every fingerprint of token runs; the statements taken from the reference are still there."""
+    folder = tmp_path / "submissions"
+    reference = (ROOT / "solutions" / BLOCK.relative_to("days")).read_text()
+    tree = _Pad().visit(ast.parse(reference))
+    padded = disguised(ast.unparse(ast.fix_missing_locations(tree)))
+    for name, source in {"padded": padded, "untouched": (ROOT / BLOCK).read_text()}.items():
+        shutil.copytree(ROOT / "days", folder / name / "days", ignore=shutil.ignore_patterns("__pycache__", "hidden"))
+        (folder / name / BLOCK).write_text(source)
+    completed = checker("similarity", str(folder), "--out", str(tmp_path / "out"))
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    pairs = {frozenset({p["first"], p["second"]}): p for p in flagged_pairs(tmp_path / "out")}
+    assert set(pairs) == {frozenset({REFERENCE, "padded"})}, pairs
+    row = pairs[frozenset({REFERENCE, "padded"})]
+    assert max(float(row["first_share"]), float(row["second_share"])) < THRESHOLD, f"not a padded copy: {row}"
+    assert float(row["statement_share"]) > 0.9, row

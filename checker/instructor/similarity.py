@@ -5,10 +5,13 @@ non-test ``.py`` files of ``days/dayN/``) are compared with the module of the
 same name in every other submission, and in the course's reference (named
 ``(reference)``, when the course has its sources: a submission copied from a
 leaked or decompiled reference is a copy too), by winnowed fingerprints of their tokens
-(the method MOSS uses, as the ``copydetect`` library implements it). Names are
-normalised before fingerprinting, so renaming variables does not hide a copy;
-comments and docstrings do not count. The course's starter stubs are
-boilerplate: what a student was given never counts as shared.
+(the method MOSS uses, as the ``copydetect`` library implements it), and
+statement by statement (``statements``: padding, reordering, renaming, loops
+rewritten and strings rebuilt do not hide a copy from it). Names are normalised
+before fingerprinting, so renaming variables does not hide a copy; comments and
+docstrings do not count. The course's starter stubs are boilerplate: what a
+student was given never counts as shared. A pair is reported when either
+measure reaches the threshold over enough code.
 
 ``DIR`` receives:
 
@@ -18,7 +21,9 @@ boilerplate: what a student was given never counts as shared.
   least ``MIN_TOKENS`` tokens), one row per pair of modules, the most similar
   first: ``first``, ``second`` (the submissions), ``module``, ``first_share`` and
   ``second_share`` (the fraction of each one's own code found in the other),
-  ``tokens`` (how many tokens they share).
+  ``tokens`` (how many tokens they share), ``statement_share`` (the larger
+  fraction of a module's own statements found in the other) and
+  ``statement_nodes`` (the size of the statements they share, in syntax-tree nodes).
 
 A high share is a reason to read two submissions side by side, never a verdict.
 ``grade-many --similarity`` runs the same comparison into its gradebook folder.
@@ -35,6 +40,7 @@ from pathlib import Path
 from checker.common import DEFAULT_ROOT, EXIT_OK, EXIT_USAGE, UsageError, parse_arguments
 from checker.grading.batch import class_submissions
 from checker.grading.submission import student_files
+from checker.instructor.statements import shared, statement_units
 
 THRESHOLD = 0.5
 """The share of a module's own code, found in another's, from which a pair is reported."""
@@ -50,6 +56,10 @@ methods shares 67% of that little code with another solution, but only 109
 tokens: a short method body between the given lines looks alike in everyone's
 code, so a share of very little code says nothing.
 """
+
+MIN_STATEMENT_NODES_PER_TOKEN = 0.5
+"""A statement's syntax tree has about half as many nodes as it has tokens: ``--min-tokens``
+applies to the statement measure at this rate (100 nodes for the default 200 tokens)."""
 
 REFERENCE = "(reference)"
 """The name the course's reference goes by among the submissions compared."""
@@ -71,11 +81,21 @@ class Match:
     first_share: float
     second_share: float
     tokens: int
+    statement_share: float = 0.0
+    statement_nodes: int = 0
 
     @property
     def share(self) -> float:
         """The larger of the two shares: a copied module may sit inside a larger one."""
         return max(self.first_share, self.second_share)
+
+    def reported(self, threshold: float, min_tokens: int) -> bool:
+        """Whether either measure finds ``threshold`` or more of a module's code over enough code."""
+        by_tokens = self.share >= threshold and self.tokens >= min_tokens
+        by_statements = (
+            self.statement_share >= threshold and self.statement_nodes >= min_tokens * MIN_STATEMENT_NODES_PER_TOKEN
+        )
+        return by_tokens or by_statements
 
 
 def compare_modules(
@@ -113,6 +133,9 @@ def compare_modules(
     detector.run()
     matches = []
     files = detector.test_files
+    units = {path: statement_units(Path(path).read_text(errors="replace")) for path in files}
+    stubs = {module: course / module for _, module in owners.values()}
+    given = {module: statement_units(stub.read_text() if stub.is_file() else "") for module, stub in stubs.items()}
     for i, first in enumerate(files):
         for j in range(i + 1, len(files)):
             (first_name, module), (second_name, _) = owners[first], owners[files[j]]
@@ -120,20 +143,41 @@ def compare_modules(
             if first_name == second_name or first_share < 0:  # the same student, or modules of different names
                 continue
             tokens = int(detector.token_overlap_matrix[i, j])
-            matches.append(Match(first_name, second_name, module, float(first_share), float(second_share), tokens))
+            statements = shared(units[first], units[files[j]], given[module])
+            matches.append(
+                Match(
+                    first_name,
+                    second_name,
+                    module,
+                    float(first_share),
+                    float(second_share),
+                    tokens,
+                    max(statements[:2]),
+                    statements[2],
+                )
+            )
     detector.generate_html_report()
-    return sorted(matches, key=lambda match: (-match.share, match.first, match.second, match.module))
+    return sorted(matches, key=lambda m: (-max(m.share, m.statement_share), m.first, m.second, m.module))
 
 
 def write_pairs(matches: list[Match], out: Path, threshold: float, min_tokens: int) -> list[Match]:
     """Write the pairs at or above ``threshold`` sharing ``min_tokens`` or more to ``similarity.csv``; those pairs."""
-    flagged = [match for match in matches if match.share >= threshold and match.tokens >= min_tokens]
+    flagged = [match for match in matches if match.reported(threshold, min_tokens)]
     with (out / PAIRS).open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow([field.name for field in fields(Match)])
         for match in flagged:
             row = astuple(match)
-            writer.writerow([*row[:3], f"{match.first_share:.3f}", f"{match.second_share:.3f}", match.tokens])
+            writer.writerow(
+                [
+                    *row[:3],
+                    f"{match.first_share:.3f}",
+                    f"{match.second_share:.3f}",
+                    match.tokens,
+                    f"{match.statement_share:.3f}",
+                    match.statement_nodes,
+                ]
+            )
     return flagged
 
 
@@ -151,7 +195,8 @@ def describe(flagged: list[Match], out: Path, threshold: float) -> list[str]:
     """What to print after a comparison: where the reports are and which pairs to read."""
     lines = [f"Similarity: {len(flagged)} pair(s) of modules share {threshold:.0%} or more of a module's code"]
     lines += [
-        f"  {m.first} and {m.second}, {m.module}: {m.first_share:.0%} / {m.second_share:.0%} ({m.tokens} tokens)"
+        f"  {m.first} and {m.second}, {m.module}: {m.first_share:.0%} / {m.second_share:.0%} ({m.tokens} tokens), "
+        f"statements {m.statement_share:.0%}"
         for m in flagged
     ]
     report = out / REPORT
