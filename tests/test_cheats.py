@@ -73,6 +73,7 @@ def assert_no_points(report: dict, results: dict) -> None:
         "raw_bytes_on_the_wire",
         "deputy_test_process",
         "refuse_everything",
+        "borrowed_errors",
     ],
 )
 def test_a_cheat_scores_nothing(cheat: str, tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ from checker.grading.isolation.protocol import (
     ProxyTable,
     RemoteFailure,
     dumps,
+    failed,
     record_of,
 )
 from checker.grading.isolation.protocol import operation as protocol_operation
@@ -89,9 +90,6 @@ ALLOWED_CLASSES = _allowed_classes()
 """The only classes a message from the engine process may name: value types of the provided core and exceptions."""
 
 ALLOWED_TYPES = frozenset(ALLOWED_CLASSES.values())
-
-ENGINE_ERRORS = [0]
-"""How many exceptions of the engine process were raised here so far (the grading plugin reads it around each test)."""
 
 NOT_REBUILT = (BaseException, KeyboardInterrupt, SystemExit, GeneratorExit)
 """Exceptions that would stop the test process itself: they come back as ``RemoteFailure``."""
@@ -299,6 +297,8 @@ class Client:
 
     def stop(self) -> None:
         """End the engine process (and, through its namespace or session, all it started)."""
+        if self.endpoint is not None:
+            self.endpoint.end_expected = True  # a call still waiting on it (a writer thread) failed by design
         process = self.process
         if process is not None and process.poll() is None:
             exit_watch = self._exit_watch()
@@ -393,7 +393,6 @@ class Client:
             error = RemoteFailure(f"{name}: {message}")
         if where:
             error.add_note("In your code:\n" + str(where))
-        ENGINE_ERRORS[0] += 1
         return error
 
     # -- requests of the engine process -----------------------------------------------------------
@@ -445,7 +444,7 @@ class Client:
     def import_module(self, name: str) -> Proxy:
         """The engine process's module ``name``, importing it there within the import time limit."""
         if name in self.hung_imports:
-            raise EngineProcessError(self.hung_imports[name])
+            raise failed(EngineProcessError(self.hung_imports[name]))
         endpoint = self.connection()
         try:
             return endpoint.call("import", name, timeout=self.settings.import_time_limit)

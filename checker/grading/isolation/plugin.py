@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.grading.isolation import client as client_module
-from checker.grading.isolation import limits
+from checker.grading.isolation import limits, protocol
 from checker.grading.isolation.client import Client, WorkerSettings, install
 from checker.grading.pytest_plugin import ENGINE_RAISED
 from tinylsm.testkit import group_commit
@@ -52,10 +51,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Note a test in which the engine raised: if it passes, it passed on a refusal (see ``run.share_refusals``)."""
-    before = client_module.ENGINE_ERRORS[0]
+    """Note a test in which a call of the engine failed: if it passes, it passed on a refusal (see
+    ``run.share_refusals``). Whatever failed counts: an error the engine raised, one of the test's own that it
+    passed back, its end, or an answer the contract refuses."""
+    before = protocol.FAILED_CALLS[0]
     yield
-    if client_module.ENGINE_ERRORS[0] != before:
+    if protocol.FAILED_CALLS[0] != before:
         item.user_properties.append((ENGINE_RAISED, True))
 
 

@@ -70,6 +70,18 @@ COLLECT_LIMIT = 10_000_000
 """Entries ``collect`` reads before it decides the iterator never ends."""
 
 
+FAILED_CALLS = [0]
+"""How many calls made here ended in an exception caused by the other side: its error, its end (unless this
+side was told to expect it), or an answer refused here. The test process's grading reads it around each test: a
+test that passes while the engine's side failed may have passed on a refusal (see ``run.share_refusals``)."""
+
+
+def failed(error: BaseException) -> BaseException:
+    """``error``, counted in ``FAILED_CALLS``: raised here because of what the other side answered."""
+    FAILED_CALLS[0] += 1
+    return error
+
+
 class PeerGone(ConnectionError):
     """The other process ended (or closed the wire) before answering."""
 
@@ -132,6 +144,8 @@ class Endpoint:
         self.gone = False
         self.gone_reason = ""
         self.abandoned = False
+        self.end_expected = False
+        """Whether this side asked for the other side's end (a simulated power cut): then it is no failure."""
         self._gone_event = threading.Event()
         self.servants: dict[Lane, int] = {}
         """The thread serving each lane of the other side (a lane's thread on this side: its ident)."""
@@ -183,8 +197,21 @@ class Endpoint:
         """Ask the other side to run ``op``; serve its nested requests while waiting.
 
         With ``timeout``, raises ``TimeoutError`` when no answer came in time (the
-        request may still be running over there).
+        request may still be running over there). Every exception it raises is counted
+        in ``FAILED_CALLS``, whatever its class: an exception of this side's own that
+        comes back through the other is the other side's answer too.
         """
+        try:
+            return self._call(op, args, timeout)
+        except PeerGone:
+            if not self.end_expected:
+                FAILED_CALLS[0] += 1
+            raise
+        except BaseException:
+            FAILED_CALLS[0] += 1
+            raise
+
+    def _call(self, op: str, args: tuple, timeout: float | None) -> Any:
         if getattr(self._decoding, "active", False):
             # only a crafted message makes decoding call something; refuse, and drop the wire
             raise pickle.UnpicklingError("a message tried to make a call while being decoded")
@@ -539,7 +566,11 @@ class Proxy:
         contract = self._proxy_endpoint.contract
         if contract is None or self._proxy_contract is None:
             return result
-        known_as = contract.checked(self._proxy_contract, method, result, lambda value: type(value) is Proxy)
+        try:
+            known_as = contract.checked(self._proxy_contract, method, result, lambda value: type(value) is Proxy)
+        except TypeError:
+            FAILED_CALLS[0] += 1
+            raise
         return result._proxy_known_as(known_as) if type(result) is Proxy and known_as else result
 
     def __getattr__(self, name: str) -> Any:
@@ -617,9 +648,11 @@ class Proxy:
     def __bool__(self) -> bool:
         if self._proxy_endpoint.peer_trusted:
             return self._proxy_call("method", "__bool__", (), {})
-        raise TypeError(
-            f"an object of the class {self._proxy_info[1]} from the engine was used as true or false,"
-            " where the contract asks for a plain value (such as a bool)"
+        raise failed(
+            TypeError(
+                f"an object of the class {self._proxy_info[1]} from the engine was used as true or false,"
+                " where the contract asks for a plain value (such as a bool)"
+            )
         )
 
     def __iter__(self) -> Any:
@@ -670,9 +703,11 @@ class Proxy:
         if self._proxy_endpoint.peer_trusted:
             return self._proxy_call("method", name, (other,), {})
         # as with truth: an engine's object that says it is greater than anything would pass any bound
-        raise TypeError(
-            f"an object of the class {self._proxy_info[1]} from the engine was ordered (<, >),"
-            " where the contract asks for a plain value (such as an int)"
+        raise failed(
+            TypeError(
+                f"an object of the class {self._proxy_info[1]} from the engine was ordered (<, >),"
+                " where the contract asks for a plain value (such as an int)"
+            )
         )
 
     def __lt__(self, other: object) -> bool:
