@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     if _present(MUTANTS.split(":")[0]):
         _add_mutants(commands)
     if _present(STUBS.split(":")[0]):
-        stubs = commands.add_parser("stubs", help="regenerate days/ stubs from solutions/ (instructors)")
+        stubs_help = "regenerate days/ stubs from solutions/ (instructors)"
+        stubs = commands.add_parser("stubs", help=stubs_help, description=stubs_help[0].upper() + stubs_help[1:] + ".")
         stubs.add_argument("--check", action="store_true", help="only report stubs that are out of date")
         stubs.set_defaults(handler=STUBS)
 
@@ -131,7 +132,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_mutants(commands: argparse._SubParsersAction) -> None:
-    mutants = commands.add_parser("mutants", help="apply each catalogued student bug and check the tests catch it")
+    mutants_help = "apply each catalogued student bug and check the tests catch it"
+    mutants = commands.add_parser(
+        "mutants", help=mutants_help, description=mutants_help[0].upper() + mutants_help[1:] + "."
+    )
     mutants.add_argument("--day", type=int, action="append", help="only this day's mutants (repeatable)")
     mutants.add_argument("--only", action="append", metavar="NAME", help="only the mutant with this name")
     mutants.add_argument("--all", action="store_true", help="list every test that catches each mutant")

@@ -76,6 +76,8 @@ def compose(root: Path, reports: list[DayReport]) -> dict:
 
 def describe(section: dict) -> list[str]:
     """Lines for the terminal report."""
+    if "student" not in section["parts"].values():
+        return ["Composed engine: none of your days passes all its tests yet, so there is nothing of yours to compose"]
     parts = ", ".join(f"{day} {who}" for day, who in section["parts"].items())
     lines = [f"Composed engine ({parts}):"]
     if section["ok"]:

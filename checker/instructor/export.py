@@ -486,7 +486,10 @@ def main(argv: list[str]) -> int:
             print(f"wrote a student release of {len(files)} files to {destination}")
             if reference.compiled(reference_days(course)):
                 print(f"its compiled reference runs on Python {PYTHON} only (the release's README says so)")
-            print(f"try it: cd {destination} && pip install -e '.[dev]' && python -m checker")
+            print(
+                f"try it: cd {destination} && python3 -m venv .venv && . .venv/bin/activate "
+                "&& pip install -e '.[dev]' && python -m checker"
+            )
             return EXIT_OK
         if args.kind == "classroom":
             files = export_classroom(course, destination, reference)
