@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from checker.grading.isolation import limits
-from checker.grading.isolation.client import Client
+from checker.grading.isolation.client import Client, Exports
 from checker.grading.isolation.engine import _local_settings
 from checker.grading.isolation.protocol import Endpoint
 from checker.grading.isolation.trees import python_paths
@@ -110,3 +110,50 @@ def test_an_engine_process_whose_file_guard_failed_runs_none_of_the_code(tmp_pat
         assert client.call("status")["file access"].startswith("not in force")
     finally:
         client.stop()
+
+
+class _Recorder:
+    """A test's object lent to the engine, whose list the test asserts on."""
+
+    def __init__(self) -> None:
+        self.problems = ["the WAL was deleted before the flush was recorded"]
+
+    def note(self, problem: str) -> None:
+        self.problems.append(problem)
+
+
+def _pickled(*parts: Any) -> bytes:
+    """Protocol 2 pickle bodies (no frames) glued together: a message crafted opcode by opcode."""
+    return b"\x80\x02" + b"".join(part if isinstance(part, bytes) else pickle.dumps(part, 2)[2:-1] for part in parts)
+
+
+@pytest.mark.parametrize(
+    "reference,steps",
+    [
+        (("T",), [{"problems": []}, b"b"]),  # BUILD: set attributes of the lent object
+        (("N", "note"), [("forged",), b"R"]),  # REDUCE: call a method of the lent object
+        (("T",), [b"(", "x", b"e"]),  # APPENDS onto the lent object
+    ],
+    ids=["build", "reduce", "appends"],
+)
+def test_a_message_from_the_engine_cannot_change_or_call_an_object_the_tests_lent(
+    reference: tuple, steps: list[Any]
+) -> None:
+    client = Client.__new__(Client)  # only its exports are used to decode
+    client.exports = Exports()
+    recorder = _Recorder()
+    oid = client.exports.export(recorder)
+    data = _pickled((reference[0], oid, *reference[1:]), b"Q", *steps, b".")
+    with pytest.raises(Exception):  # noqa: B017 - any refusal will do: the point is what did not happen
+        client.decode(data)
+    assert recorder.problems == ["the WAL was deleted before the flush was recorded"], recorder.problems
+
+
+def test_an_object_the_tests_lent_comes_back_as_itself_inside_containers() -> None:
+    client = Client.__new__(Client)
+    client.exports = Exports()
+    recorder = _Recorder()
+    oid = client.exports.export(recorder)
+    data = _pickled(b"(", ("T", oid), b"Q", b"l", b".")  # [recorder]
+    decoded = client.decode(data)
+    assert decoded == [recorder] and decoded[0] is recorder, decoded

@@ -178,12 +178,61 @@ def _describe(obj: Any) -> tuple:
     return ("test", kind.__name__, methods, False)
 
 
+class _Lent:
+    """A test's object named in a message, put in its place only once the message is decoded.
+
+    Pickle's own steps act on what is on its stack: BUILD sets attributes, REDUCE calls,
+    APPENDS and SETITEMS fill a container. Were the real object there, a crafted message
+    could write a test's recorder (``problems = []``) or call it. This stand-in refuses
+    every one of them, and ``_put_back`` swaps the real object in afterwards, inside the
+    plain containers only.
+    """
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "target", target)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise pickle.UnpicklingError("a message may not change an object of the tests")
+
+    def __setstate__(self, state: Any) -> None:
+        raise pickle.UnpicklingError("a message may not change an object of the tests")
+
+
+def _put_back(value: Any, seen: dict[int, Any]) -> Any:
+    """``value`` with each ``_Lent`` inside lists, tuples, dicts and sets replaced by its object."""
+    kind = type(value)
+    if kind is _Lent:
+        return value.target
+    if kind not in (list, tuple, dict, set, frozenset):
+        return value
+    if id(value) in seen:
+        return seen[id(value)]
+    if kind is dict:
+        result: Any = {}
+        seen[id(value)] = result
+        result.update((_put_back(k, seen), _put_back(v, seen)) for k, v in value.items())
+        return result
+    if kind is list:
+        result = []
+        seen[id(value)] = result
+        result.extend(_put_back(item, seen) for item in value)
+        return result
+    return kind(_put_back(item, seen) for item in value)
+
+
 class SafeUnpickler(pickle.Unpickler):
     """Decodes what the engine process sends: allowed classes and references, nothing else."""
 
     def __init__(self, data: bytes, client: Client) -> None:
         super().__init__(io.BytesIO(data))
         self._client = client
+        self._lent_named = False
+
+    def load(self) -> Any:
+        message = super().load()
+        return _put_back(message, {}) if self._lent_named else message
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -195,10 +244,11 @@ class SafeUnpickler(pickle.Unpickler):
         if not isinstance(pid, tuple) or not pid:
             raise pickle.UnpicklingError("a malformed reference")
         if pid[0] == "T" and len(pid) == 2:
-            return self._client.exports.get(pid[1])
+            self._lent_named = True
+            return _Lent(self._client.exports.get(pid[1]))
         if pid[0] == "N" and len(pid) == 3 and type(pid[2]) is str:
-            target = self._client.exports.get(pid[1])
-            return getattr(target, _public(pid[2]))
+            self._lent_named = True
+            return _Lent(Client._public_method(self._client.exports.get(pid[1]), pid[2]))
         if pid[0] == "W" and len(pid) == 3 and type(pid[1]) is int and _is_info(pid[2]):
             return self._client.proxy(pid[1], pid[2])
         raise pickle.UnpicklingError("a malformed reference")
@@ -397,7 +447,10 @@ class Client:
 
     # -- requests of the engine process -----------------------------------------------------------
     def serve(self, op: str, args: tuple) -> Any:
-        """What the engine process may ask of this one: call what the tests gave it, read plain attributes."""
+        """What the engine process may ask of this one: call what the tests gave it, read plain attributes.
+
+        Never write one: the tests assert on the objects they lend (a recorder's ``problems``).
+        """
         if op == "call":
             target, positional, keywords = args
             self._check_given(target)
@@ -411,11 +464,6 @@ class Client:
             target, name = args
             self._check_given(target)
             return getattr(target, _public(name))  # what cannot cross is refused by the encoder
-        if op == "setattr":
-            target, name, value = args
-            self._check_given(target)
-            setattr(target, _public(name), value)
-            return None
         if op == "record":
             (target,) = args
             self._check_given(target)
