@@ -8,8 +8,8 @@ values (bytes, numbers, tuples, the provided options and errors) come back as
 copies, every other object as a proxy. The provided core (``tinylsm.options``,
 ``tinylsm.errors``, ``tinylsm.testkit``, ...) stays a local module.
 
-What comes back is decoded by ``SafeUnpickler``, which builds only the classes in
-``ALLOWED_CLASSES`` and proxies: whatever the engine process sends, no function of
+What comes back is decoded by ``decoding.SafeUnpickler``, which builds only the classes
+in ``ALLOWED_CLASSES`` and proxies: whatever the engine process sends, no function of
 this process runs because of it. The engine process may call back only into
 objects the tests handed it (a callback, a test's fake log), and then only their
 public methods; it cannot read an attribute that is not a plain value.
@@ -17,13 +17,11 @@ public methods; it cannot read an attribute that is not a plain value.
 
 from __future__ import annotations
 
-import builtins
 import collections.abc
 import functools
 import importlib
 import importlib.abc
 import importlib.machinery
-import io
 import json
 import os
 import pathlib
@@ -41,8 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from checker.grading.isolation.contract import Contract
+from checker.grading.isolation.decoding import (
+    ALLOWED_CLASSES,
+    ALLOWED_TYPES,
+    NOT_REBUILT,
+    SafeUnpickler,
+    public_method,
+    public_name,
+)
 from checker.grading.isolation.protocol import (
-    DUNDER_OPS,
     PLAIN_TYPES,
     BoundMethod,
     Endpoint,
@@ -54,45 +59,12 @@ from checker.grading.isolation.protocol import (
     failed,
     record_of,
 )
-from checker.grading.isolation.protocol import operation as protocol_operation
 
 STOP_TIMEOUT = 10.0
 """Seconds to wait, after a kill, for an engine process to be gone."""
 
 STATUS_TIMEOUT = 1.0
 """Seconds an engine process has to say who it is before it is killed (it answers in microseconds)."""
-
-PROVIDED_VALUE_MODULES = ("tinylsm.options", "tinylsm.errors", "tinylsm.state", "tinylsm.lookup")
-
-
-def _allowed_classes() -> dict[tuple[str, str], type]:
-    allowed: dict[tuple[str, str], type] = {}
-    for name in dir(builtins):
-        value = getattr(builtins, name)
-        if isinstance(value, type) and issubclass(value, Exception):
-            allowed[("builtins", name)] = value
-    for kind in (complex, bytearray, set, frozenset, slice, range):
-        allowed[("builtins", kind.__name__)] = kind
-    for kind in (pathlib.PosixPath, pathlib.PurePosixPath):
-        allowed[("pathlib", kind.__name__)] = kind
-    for module_name in PROVIDED_VALUE_MODULES:
-        module = importlib.import_module(module_name)
-        for name, value in vars(module).items():
-            if isinstance(value, type) and value.__module__ == module_name:
-                allowed[(module_name, name)] = value
-    from tinylsm.testkit import ListIterator
-
-    allowed[("tinylsm.testkit", "ListIterator")] = ListIterator
-    return allowed
-
-
-ALLOWED_CLASSES = _allowed_classes()
-"""The only classes a message from the engine process may name: value types of the provided core and exceptions."""
-
-ALLOWED_TYPES = frozenset(ALLOWED_CLASSES.values())
-
-NOT_REBUILT = (BaseException, KeyboardInterrupt, SystemExit, GeneratorExit)
-"""Exceptions that would stop the test process itself: they come back as ``RemoteFailure``."""
 
 
 class EngineProcessError(RuntimeError):
@@ -176,94 +148,6 @@ def _describe(obj: Any) -> tuple:
     kind = type(obj)
     methods = tuple(n for n in dir(kind) if not n.startswith("_") and callable(getattr(kind, n, None)))
     return ("test", kind.__name__, methods, False)
-
-
-class _Lent:
-    """A test's object named in a message, put in its place only once the message is decoded.
-
-    Pickle's own steps act on what is on its stack: BUILD sets attributes, REDUCE calls,
-    APPENDS and SETITEMS fill a container. Were the real object there, a crafted message
-    could write a test's recorder (``problems = []``) or call it. This stand-in refuses
-    every one of them, and ``_put_back`` swaps the real object in afterwards, inside the
-    plain containers only.
-    """
-
-    __slots__ = ("target",)
-
-    def __init__(self, target: Any) -> None:
-        object.__setattr__(self, "target", target)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise pickle.UnpicklingError("a message may not change an object of the tests")
-
-    def __setstate__(self, state: Any) -> None:
-        raise pickle.UnpicklingError("a message may not change an object of the tests")
-
-
-def _put_back(value: Any, seen: dict[int, Any]) -> Any:
-    """``value`` with each ``_Lent`` inside lists, tuples, dicts and sets replaced by its object."""
-    kind = type(value)
-    if kind is _Lent:
-        return value.target
-    if kind not in (list, tuple, dict, set, frozenset):
-        return value
-    if id(value) in seen:
-        return seen[id(value)]
-    if kind is dict:
-        result: Any = {}
-        seen[id(value)] = result
-        result.update((_put_back(k, seen), _put_back(v, seen)) for k, v in value.items())
-        return result
-    if kind is list:
-        result = []
-        seen[id(value)] = result
-        result.extend(_put_back(item, seen) for item in value)
-        return result
-    return kind(_put_back(item, seen) for item in value)
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Decodes what the engine process sends: allowed classes and references, nothing else."""
-
-    def __init__(self, data: bytes, client: Client) -> None:
-        super().__init__(io.BytesIO(data))
-        self._client = client
-        self._lent_named = False
-
-    def load(self) -> Any:
-        message = super().load()
-        return _put_back(message, {}) if self._lent_named else message
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return ALLOWED_CLASSES[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"{module}.{name} may not cross from the engine process") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        if not isinstance(pid, tuple) or not pid:
-            raise pickle.UnpicklingError("a malformed reference")
-        if pid[0] == "T" and len(pid) == 2:
-            self._lent_named = True
-            return _Lent(self._client.exports.get(pid[1]))
-        if pid[0] == "N" and len(pid) == 3 and type(pid[2]) is str:
-            self._lent_named = True
-            return _Lent(Client._public_method(self._client.exports.get(pid[1]), pid[2]))
-        if pid[0] == "W" and len(pid) == 3 and type(pid[1]) is int and _is_info(pid[2]):
-            return self._client.proxy(pid[1], pid[2])
-        raise pickle.UnpicklingError("a malformed reference")
-
-
-def _is_info(info: Any) -> bool:
-    return (
-        type(info) is tuple
-        and len(info) == 4
-        and type(info[0]) is str
-        and type(info[1]) is str
-        and type(info[2]) is tuple
-        and all(type(n) is str for n in info[2])
-        and type(info[3]) is bool
-    )
 
 
 class Client:
@@ -458,12 +342,12 @@ class Client:
         if op == "method":
             target, name, positional, keywords = args
             self._check_given(target)
-            method = self._public_method(target, name)
+            method = public_method(target, name)
             return method(*positional, **keywords)
         if op == "getattr":
             target, name = args
             self._check_given(target)
-            return getattr(target, _public(name))  # what cannot cross is refused by the encoder
+            return getattr(target, public_name(name))  # what cannot cross is refused by the encoder
         if op == "record":
             (target,) = args
             self._check_given(target)
@@ -477,16 +361,6 @@ class Client:
             self.exports.holds(target) or (isinstance(target, types.MethodType) and self.exports.holds(target.__self__))
         ):
             raise PermissionError("only objects the tests handed over can be called")
-
-    @staticmethod
-    def _public_method(target: Any, name: str) -> Any:
-        if name in DUNDER_OPS and name not in ("__repr__", "__str__"):
-            operation = protocol_operation(name)
-            return lambda *args, **kwargs: operation(target, *args, **kwargs)
-        attribute = getattr(type(target), _public(name), None)
-        if not callable(attribute) or isinstance(attribute, type):
-            raise AttributeError(f"{name} is not a method the engine process may call")
-        return getattr(target, name)
 
     # -- what the tests use -----------------------------------------------------------------------
     def import_module(self, name: str) -> Proxy:
@@ -534,12 +408,6 @@ def _may_leave(obj: Any) -> bool:
     module = sys.modules.get(module_name or "")
     path = os.path.realpath(getattr(module, "__file__", None) or "/")
     return any(path.startswith(root) for root in TEST_CODE_ROOTS)
-
-
-def _public(name: str) -> str:
-    if not isinstance(name, str) or name.startswith("_"):
-        raise AttributeError(f"{name!r} is not shared with the engine process")
-    return name
 
 
 class RemoteModule(types.ModuleType):

@@ -21,7 +21,7 @@ A message is a length-prefixed pickle of ``(kind, lane, call_id, body)``:
 What a side may send is decided by its encoder: plain values cross by copy, every
 other object stays where it lives and crosses as a reference that the other side
 turns into a proxy. What a side accepts is decided by its decoder, which the test
-process keeps strict (see ``client.SafeUnpickler``): a message from the engine
+process keeps strict (see ``decoding.SafeUnpickler``): a message from the engine
 process can never name a function to run.
 """
 
