@@ -8,6 +8,7 @@ import os
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -549,10 +550,9 @@ class HoldingDurability:
     close() did not wait for the background thread.
     """
 
-    HOLD_SECONDS = 0.3
-
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: object, hold_seconds: float = 0.3) -> None:
         self.inner = inner
+        self.hold_seconds = hold_seconds
         self.main = threading.current_thread()
         self.inside = threading.Event()
         self.finished = threading.Event()
@@ -566,7 +566,7 @@ class HoldingDurability:
         hold = threading.current_thread() is not self.main and not self.inside.is_set()
         if hold:
             self.inside.set()
-            self.release.wait(self.HOLD_SECONDS)
+            self.release.wait(self.hold_seconds)
         self.inner.compacted(record, removed_ids)
         if hold:
             self.finished.set()
@@ -592,6 +592,53 @@ def test_close_waits_for_a_background_compaction_in_progress(open_db: OpenDb) ->
     assert holder.inside.wait(10), "with L0 at its trigger, the background thread never started a compaction"
     db.close()
     assert not holder.problems, holder.problems[0]
+
+
+STUCK_SECONDS = 1.5
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["leveled", "tiered"])
+def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: OpenDb, strategy: str) -> None:
+    """With the background thread held inside a long compaction, writers kept flushing: no write stall."""
+    options = STRATEGIES[strategy]
+    db = open_db(options, background_work=True, num_memtable_limit=1)
+    holder = HoldingDurability(db.durability, hold_seconds=60)
+    db.durability = holder
+    trigger = (
+        options.num_tiers
+        if isinstance(options, TieredCompactionOptions)
+        else options.level0_file_num_compaction_trigger
+    )
+    bound = STALL_FACTOR * trigger + 2
+    last_put = [time.monotonic()]
+
+    def release_once_the_writer_waits() -> None:
+        # A writer that stalls waits for the held compaction; let it go once it has made no progress for a while.
+        while not holder.release.wait(0.05):
+            if holder.inside.is_set() and time.monotonic() - last_put[0] > STUCK_SECONDS:
+                holder.release.set()
+
+    watchdog = threading.Thread(target=release_once_the_writer_waits, daemon=True)
+    watchdog.start()
+    try:
+        model: dict[bytes, bytes] = {}
+        for n in range(600):
+            key = b"key%04d" % (n * 7919 % 600)
+            model[key] = b"value-%d" % n
+            db.put(key, model[key])
+            last_put[0] = time.monotonic()
+            s = db.state
+            waiting = len(s.l0_sstables) + (len(s.levels) if isinstance(options, TieredCompactionOptions) else 0)
+            assert waiting <= bound, (
+                f"{strategy}: the background thread was busy in one compaction and {waiting} flushed SSTs waited "
+                f"after write {n}; once {STALL_FACTOR} x the trigger ({trigger}) wait, a writer must help compact"
+            )
+    finally:
+        holder.release.set()
+        watchdog.join()
+    assert holder.inside.is_set(), f"{strategy}: 600 writes never started a background compaction"
+    assert list(db.scan()) == sorted(model.items()), f"{strategy}: the scan after the write stall is wrong"
 
 
 def load_ascending(db: LsmStorage, count: int) -> dict[bytes, bytes]:
