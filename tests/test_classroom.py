@@ -55,17 +55,6 @@ def test_the_template_is_a_student_release_with_the_workflow(template: Path) -> 
     assert [p.relative_to(template) for p in (template / ".github").rglob("*") if p.is_file()] == [WORKFLOW]
 
 
-def test_git_keeps_the_compiled_reference(template: Path, tmp_path: Path) -> None:
-    """The course ignores ``*.pyc`` as caches; the template's repository must still hold the compiled reference."""
-    repository = tmp_path / "repository"
-    shutil.copytree(template, repository)
-    run(["git", "init", "-q", "."], cwd=repository)
-    run(["git", "add", "."], cwd=repository)
-    tracked = set(run(["git", "ls-files"], cwd=repository).stdout.split())
-    shipped = {p.relative_to(template).as_posix() for p in template.rglob("*.pyc")}
-    assert shipped and shipped <= tracked, f"left out of git: {sorted(shipped - tracked)}"
-
-
 def test_one_graded_step_per_day_worth_the_course_total(steps: list[dict]) -> None:
     days, grading = load_days(), load_grading()
     graded = graders(steps)

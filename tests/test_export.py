@@ -91,7 +91,7 @@ def test_nothing_in_the_release_points_at_what_a_student_does_not_have(release: 
     for name, text in text_files(release).items():
         if name.endswith(".md"):
             assert not re.search(r"\]\([^)]*CONTRIBUTING", text), f"{name} links to CONTRIBUTING.md"
-        if not name.startswith("solutions/"):
+        if not name.startswith("solutions/") and name != ".gitignore":  # it keeps solutions/dayN/*.pyc in git
             assert not re.search(r"solutions/day\d", text), f"{name} names a path in solutions/"
         named = [hidden for hidden in HIDDEN_NAMES if hidden in text]
         assert not named, f"{name} names hidden files {named}"
@@ -176,6 +176,21 @@ def test_the_compiled_reference_on_another_python_is_refused_plainly(release: Pa
         assert "Traceback" not in output, output[-2000:]
     completed = in_release(course, "-m", "checker", "inspect", "x.sst")
     assert completed.returncode == 2 and "compiled" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_git_keeps_the_compiled_reference(release: Path, tmp_path: Path) -> None:
+    """The course ignores ``*.pyc`` as caches; a release pushed to git must still hold its compiled reference.
+
+    A student who keeps the release in a repository, and the GitHub Classroom template,
+    clone it again: without the reference, ``student:N`` would have no other days.
+    """
+    repository = tmp_path / "repository"
+    shutil.copytree(release, repository)
+    run(["git", "init", "-q", "."], cwd=repository)
+    run(["git", "add", "."], cwd=repository)
+    tracked = set(run(["git", "ls-files"], cwd=repository).stdout.split())
+    shipped = {p.relative_to(release).as_posix() for p in release.rglob("*.pyc")}
+    assert shipped and shipped <= tracked, f"left out of git: {sorted(shipped - tracked)}"
 
 
 def test_the_help_of_a_release_lists_no_instructor_command(release: Path) -> None:

@@ -305,6 +305,8 @@ def export_student(course: Path, destination: Path, reference: Reference | None 
     """Write a student release of ``course`` into ``destination`` (missing or empty); the files written.
 
     ``reference`` says how the reference ships (compiled to bytecode by default).
+    Its ``.gitignore`` keeps the compiled files it ships in git, so that a release
+    pushed to a repository and cloned again still has its reference.
     Raises ``ExportError`` when ``destination`` is not empty, and ``UnsoundRelease``
     when the release points at something a student does not have (it is left in
     place for a look).
@@ -336,19 +338,18 @@ def export_student(course: Path, destination: Path, reference: Reference | None 
     problems = release_problems(destination, course)
     if problems:
         raise UnsoundRelease("the release points at what a student does not have:\n  " + "\n  ".join(problems))
+    keep_compiled_files(destination)  # after the check, which would take its solutions/dayN for a pointer
     return files
 
 
 def export_classroom(course: Path, destination: Path, reference: Reference | None = None) -> list[Path]:
     """Write the GitHub Classroom template of ``course`` into ``destination`` (missing or empty); the files written.
 
-    The template is the student release plus the autograding workflow, with a ``.gitignore`` that keeps the
-    release's compiled files in git; raises what ``export_student`` raises.
+    The template is the student release plus the autograding workflow; raises what ``export_student`` raises.
     A compiled reference runs on this Python's version only: the workflow sets it up.
     """
     reference = reference or Reference()
     files = export_student(course, destination, reference)
-    keep_compiled_files(destination)
     python = PYTHON if reference.compiled(reference_days(course)) else None
     return [*files, write_workflow(course, destination, python).relative_to(destination)]
 
