@@ -111,30 +111,6 @@ def workflow(days: list[Day], grading: Grading, python: str = PYTHON_VERSION) ->
     return "\n".join(lines) + "\n"
 
 
-def keep_compiled_files(repository: Path) -> Path | None:
-    """Make a release's ``.gitignore`` keep the compiled files it ships; its path, or ``None``.
-
-    The course's ``.gitignore`` ignores ``*.pyc`` (caches), which would leave the
-    compiled reference (``solutions/dayN/*.pyc``) and inspector out of any
-    repository the release is pushed to (a student's own, the Classroom template):
-    a clone of it, and the workflow's checkout, would grade ``student:N`` without
-    the reference's other days. Each folder that holds compiled files the release
-    ships is named, so caches stay ignored.
-    """
-    shipped = (path.relative_to(repository) for path in repository.rglob("*.pyc"))
-    folders = sorted({path.parent.as_posix() for path in shipped if "__pycache__" not in path.parts})
-    if not folders:
-        return None
-    ignore = repository / ".gitignore"
-    text = ignore.read_text() if ignore.exists() else ""
-    lines = [
-        "# The release's compiled code (the reference, the inspector): part of the release, not a cache.",
-        *(f"!/{folder}/*.pyc" for folder in folders),
-    ]
-    ignore.write_text(text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(lines) + "\n")
-    return ignore
-
-
 def write_workflow(course: Path, repository: Path, python: str | None = None) -> Path:
     """Write the workflow for the days that ``course`` has into ``repository``; its path.
 

@@ -57,7 +57,7 @@ from pathlib import Path
 
 from checker.common import DEFAULT_ROOT, EXIT_FAILED, EXIT_OK, EXIT_USAGE, instructor_only, parse_arguments
 from checker.grading.submission import COURSE_PARTS
-from checker.instructor.classroom import keep_compiled_files, write_workflow
+from checker.instructor.classroom import write_workflow
 from checker.instructor.reference import (
     KINDS,
     PYTHON,
@@ -299,6 +299,29 @@ def release_problems(release: Path, course: Path) -> list[str]:
         problems += [f"{name}: mentions {match[0]}..." for match in SOLUTION_PATH.finditer(text)]
         problems += [f"{name}: names the hidden file {hidden}" for hidden in hidden_names if hidden in text]
     return problems
+
+
+def keep_compiled_files(repository: Path) -> None:
+    """Make a release's ``.gitignore`` keep the compiled files it ships.
+
+    The course's ``.gitignore`` ignores ``*.pyc`` (caches), which would leave the
+    compiled reference (``solutions/dayN/*.pyc``) and inspector out of any
+    repository the release is pushed to (a student's own, the Classroom template):
+    a clone of it, and the workflow's checkout, would grade ``student:N`` without
+    the reference's other days. Each folder that holds compiled files the release
+    ships is named, so caches stay ignored.
+    """
+    shipped = (path.relative_to(repository) for path in repository.rglob("*.pyc"))
+    folders = sorted({path.parent.as_posix() for path in shipped if "__pycache__" not in path.parts})
+    if not folders:
+        return
+    ignore = repository / ".gitignore"
+    text = ignore.read_text() if ignore.exists() else ""
+    lines = [
+        "# The release's compiled code (the reference, the inspector): part of the release, not a cache.",
+        *(f"!/{folder}/*.pyc" for folder in folders),
+    ]
+    ignore.write_text(text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(lines) + "\n")
 
 
 def export_student(course: Path, destination: Path, reference: Reference | None = None) -> list[Path]:

@@ -510,6 +510,18 @@ def test_a_scan_survives_the_compaction_of_its_tables(open_db: OpenDb, tmp_path:
     )
 
 
+def stall_trigger(options: CompactionOptions) -> int:
+    """How many flushed runs start a compaction: the write stall begins at ``STALL_FACTOR`` times this."""
+    if isinstance(options, TieredCompactionOptions):
+        return options.num_tiers
+    return options.level0_file_num_compaction_trigger
+
+
+def flushed_runs_waiting(s: LsmStorageState, options: CompactionOptions) -> int:
+    """The runs a compaction has yet to take in: L0's SSTs, and under tiered compaction every tier."""
+    return len(s.l0_sstables) + (len(s.levels) if isinstance(options, TieredCompactionOptions) else 0)
+
+
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", ["leveled", "tiered"])
 def test_background_compaction_keeps_the_engine_correct_and_close_stops_it(open_db: OpenDb, strategy: str) -> None:
@@ -517,19 +529,14 @@ def test_background_compaction_keeps_the_engine_correct_and_close_stops_it(open_
     options = STRATEGIES[strategy]
     before = set(threading.enumerate())
     db = open_db(options, background_work=True)
-    trigger = (
-        options.num_tiers
-        if isinstance(options, TieredCompactionOptions)
-        else options.level0_file_num_compaction_trigger
-    )
+    trigger = stall_trigger(options)
     rng = random.Random(31)
     model: dict[bytes, bytes] = {}
     for n in range(300):
         key = b"key%03d" % rng.randrange(80)
         model[key] = b"value-%d" % n
         db.put(key, model[key])
-        s = db.state
-        waiting = len(s.l0_sstables) + (len(s.levels) if isinstance(options, TieredCompactionOptions) else 0)
+        waiting = flushed_runs_waiting(db.state, options)
         assert waiting <= STALL_FACTOR * trigger + 2, (
             f"{strategy}: {waiting} flushed SSTs wait for compaction after write {n}; a writer should help "
             f"compact once {STALL_FACTOR} x the trigger ({trigger}) are waiting"
@@ -605,11 +612,7 @@ def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: Ope
     db = open_db(options, background_work=True, num_memtable_limit=1)
     holder = HoldingDurability(db.durability, hold_seconds=60)
     db.durability = holder
-    trigger = (
-        options.num_tiers
-        if isinstance(options, TieredCompactionOptions)
-        else options.level0_file_num_compaction_trigger
-    )
+    trigger = stall_trigger(options)
     bound = STALL_FACTOR * trigger + 2
     last_put = [time.monotonic()]
 
@@ -628,8 +631,7 @@ def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: Ope
             model[key] = b"value-%d" % n
             db.put(key, model[key])
             last_put[0] = time.monotonic()
-            s = db.state
-            waiting = len(s.l0_sstables) + (len(s.levels) if isinstance(options, TieredCompactionOptions) else 0)
+            waiting = flushed_runs_waiting(db.state, options)
             assert waiting <= bound, (
                 f"{strategy}: the background thread was busy in one compaction and {waiting} flushed SSTs waited "
                 f"after write {n}; once {STALL_FACTOR} x the trigger ({trigger}) wait, a writer must help compact"
