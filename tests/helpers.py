@@ -36,10 +36,10 @@ def checker(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
     return run([sys.executable, "-m", "checker", *args], env=env, cwd=cwd)
 
 
-def checker_json(tmp_path: Path, *args: str) -> tuple[int, dict]:
+def checker_json(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
     """Run the checker with ``--json`` and return (exit status, report)."""
     report = tmp_path / "report.json"
-    completed = checker(*args, "--json", str(report))
+    completed = checker(*args, "--json", str(report), env=env)
     assert report.exists(), f"the checker wrote no report:\n{completed.stdout}\n{completed.stderr}"
     return completed.returncode, json.loads(report.read_text())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -29,13 +30,18 @@ def test_reference_scores_full_marks(day, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("day", DAYS, ids=IDS)
 def test_stubs_fail_every_test_with_their_not_implemented_error(day, tmp_path: Path) -> None:
-    status, report = checker_json(tmp_path, "--day", str(day.number))
+    logs = tmp_path / "logs"  # not there yet: the checker makes it when a model test leaves a log
+    status, report = checker_json(tmp_path, "--day", str(day.number), env={"TINYLSM_REPLAY_DIR": str(logs)})
     (graded,) = report["days"]
     assert status == 1 and report["score"] == 0, f"the stubs scored {report['score']}"
     assert graded["impl"] == f"student:{day.number}"
     for test in graded["tests"]:
         assert test["outcome"] == "failed", f"{test['name']} did not fail on the stubs: {test['outcome']}"
         assert "NotImplementedError" in test["message"], f"{test['name']} failed for another reason: {test['message']}"
+        # e.g. day 7's model tests write through days 1-6 before a stub raises: their logs
+        # go where TINYLSM_REPLAY_DIR says, as under pytest, and never into the course
+        for named in re.findall(r"operation log of this run: (\S+) ", test["message"]):
+            assert Path(named).parent == logs and Path(named).is_file(), f"{test['name']} names its log {named}"
 
 
 @pytest.mark.parametrize("day", DAYS, ids=IDS)

@@ -157,3 +157,10 @@ def test_a_failing_block_leaves_its_log_and_says_where(tmp_path: Path, monkeypat
 def test_the_log_refuses_what_replay_could_not_read(call: tuple, error: type[Exception]) -> None:
     with pytest.raises(error):
         OpLog(options_for_day(4)).record(*call)
+
+
+def test_a_log_goes_where_tinylsm_replay_dir_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = tmp_path / "logs" / "day4"  # not there yet
+    monkeypatch.setenv("TINYLSM_REPLAY_DIR", str(logs))
+    path = save_replay(OpLog(options_for_day(4)), "test_y")
+    assert path == logs / "tinylsm-replay-test_y.json" and path.is_file()

@@ -236,7 +236,8 @@ class OpLog:
 def save_replay(log: OpLog, test: str) -> Path:
     """Save a failing run's log as ``tinylsm-replay-<test>.json``, and print its path.
 
-    The file goes to the folder ``TINYLSM_REPLAY_DIR`` names, by default the current one.
+    The file goes to the folder ``TINYLSM_REPLAY_DIR`` names (made if it does not exist),
+    by default the current one.
 
     ``test`` names the test (e.g. pytest's ``request.node.name``). Call it when a
     read disagrees with the model, before the assertion fails::
@@ -247,6 +248,7 @@ def save_replay(log: OpLog, test: str) -> Path:
     """
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", test).strip("-.") or "test"
     folder = Path(os.environ.get("TINYLSM_REPLAY_DIR") or Path.cwd())
+    folder.mkdir(parents=True, exist_ok=True)
     path = log.save(folder / f"tinylsm-replay-{name}.json").resolve()
     print(f"operation log of the failing run: {path}\nre-run it: python -m checker replay {path}")
     return path
