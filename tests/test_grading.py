@@ -30,18 +30,34 @@ def test_reference_scores_full_marks(day, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("day", DAYS, ids=IDS)
 def test_stubs_fail_every_test_with_their_not_implemented_error(day, tmp_path: Path) -> None:
-    logs = tmp_path / "logs"  # not there yet: the checker makes it when a model test leaves a log
-    status, report = checker_json(tmp_path, "--day", str(day.number), env={"TINYLSM_REPLAY_DIR": str(logs)})
+    status, report = checker_json(tmp_path, "--day", str(day.number))
     (graded,) = report["days"]
     assert status == 1 and report["score"] == 0, f"the stubs scored {report['score']}"
     assert graded["impl"] == f"student:{day.number}"
     for test in graded["tests"]:
         assert test["outcome"] == "failed", f"{test['name']} did not fail on the stubs: {test['outcome']}"
         assert "NotImplementedError" in test["message"], f"{test['name']} failed for another reason: {test['message']}"
-        # e.g. day 7's model tests write through days 1-6 before a stub raises: their logs
-        # go where TINYLSM_REPLAY_DIR says, as under pytest, and never into the course
-        for named in re.findall(r"operation log of this run: (\S+) ", test["message"]):
-            assert Path(named).parent == logs and Path(named).is_file(), f"{test['name']} names its log {named}"
+        assert "operation log" not in test["message"], f"{test['name']} saved a log of a run that met a stub"
+
+
+def test_a_graded_run_keeps_its_operation_logs_where_tinylsm_replay_dir_says(tmp_path: Path) -> None:
+    """A filter that probes with another hash seed than it was built with fails day 7's model tests.
+
+    Their operation logs go to the folder ``TINYLSM_REPLAY_DIR`` names (made if needed), as under pytest.
+    """
+    submission = tmp_path / "submission" / "days" / "day7"
+    shutil.copytree(ROOT / "solutions" / "day7", submission, ignore=shutil.ignore_patterns("__pycache__"))
+    bloom = (submission / "bloom.py").read_text()
+    probe = "h1, h2 = hash64(key, HASH_SEED, signed=False)"
+    assert bloom.count(probe) == 1
+    (submission / "bloom.py").write_text(bloom.replace(probe, "h1, h2 = hash64(key, signed=False)"))
+    logs = tmp_path / "logs"
+    arguments = ["--submission", str(submission.parents[1]), "--day", "7", "--no-compose"]
+    _, report = checker_json(tmp_path, *arguments, env={"TINYLSM_REPLAY_DIR": str(logs)})
+    messages = [test["message"] for test in report["days"][0]["tests"]]
+    named = [Path(log) for message in messages for log in re.findall(r"operation log of this run: (\S+) ", message)]
+    assert named, "no failing model test named its operation log"
+    assert all(log.parent == logs and log.is_file() for log in named), named
 
 
 @pytest.mark.parametrize("day", DAYS, ids=IDS)

@@ -164,3 +164,12 @@ def test_a_log_goes_where_tinylsm_replay_dir_says(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("TINYLSM_REPLAY_DIR", str(logs))
     path = save_replay(OpLog(options_for_day(4)), "test_y")
     assert path == logs / "tinylsm-replay-test_y.json" and path.is_file()
+
+
+def test_a_task_not_written_yet_leaves_no_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    log = OpLog(options_for_day(4))
+    with pytest.raises(NotImplementedError), replay_on_failure(log, "test_z"):
+        log.record("get", b"k")
+        raise NotImplementedError("day 7, task 1: see the book")
+    assert not list(tmp_path.iterdir())

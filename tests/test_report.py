@@ -101,6 +101,20 @@ def test_a_hidden_failure_shows_the_data_without_the_test_name_or_replay_advice(
     assert "entries=[(b'a', None)]" in message and "tinylsm-replay-hidden-7.json" in message, message
 
 
+def test_a_failed_assert_keeps_its_message_and_where_its_operation_log_went_but_not_its_code() -> None:
+    text = (  # pytest's crash message of an assert whose exception carries replay_on_failure's note
+        "AssertionError: get(b'k') gave None, expected b'v'\n"
+        "assert None == b'v'\n  +None\n  -b'v'\n"
+        "operation log of this run: /x/tinylsm-replay-test_model.json (re-run it: python -m checker replay ...)"
+    )
+    report = SimpleNamespace(longrepr=SimpleNamespace(reprcrash=SimpleNamespace(message=text)))
+    message = failure_message(report, "test_model", "hidden-3")
+    assert message.splitlines() == [
+        "get(b'k') gave None, expected b'v'",
+        "operation log of this run: /x/tinylsm-replay-hidden-3.json (re-run it: python -m checker replay ...)",
+    ], message
+
+
 def test_the_untouched_course_report_is_short_and_ends_with_the_next_step() -> None:
     completed = checker("--no-compose")
     lines = completed.stdout.splitlines()

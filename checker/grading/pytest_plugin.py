@@ -26,6 +26,7 @@ _TASK_MARKER = re.compile(r"^day(\d)_task(\d+)$")
 _MESSAGE_LIMIT = 2000
 _HYPOTHESIS_ADVICE = ("You can reproduce this", "You can add @seed", "Explanation:", "The test always failed")
 _HYPOTHESIS_REPLAY = ("reproduce_failure", "print_blob")
+_REPLAY_NOTE = "operation log of this run: "  # the note tinylsm.testkit.replay_on_failure adds
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,7 +65,10 @@ def failure_message(report: pytest.TestReport, test_name: str = "", alias: str =
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
     if text.startswith("AssertionError: "):
-        text = text[len("AssertionError: ") :].split("\nassert ", 1)[0]
+        # pytest's explanation of the assert statement is the test's code; a note saying
+        # where the run's operation log went is the student's to use, and follows it
+        text, _, explanation = text[len("AssertionError: ") :].partition("\nassert ")
+        text = "\n".join([text, *(line for line in explanation.splitlines() if line.startswith(_REPLAY_NOTE))])
     elif text.startswith("Failed: Timeout"):
         text = "the test took longer than its time limit (an endless loop, or a lock that is never released?)"
     lines = [line for line in text.splitlines() if not _is_replay_advice(line)]
