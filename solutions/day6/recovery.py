@@ -44,6 +44,8 @@ from tinylsm.state import CompactionRecord, LsmStorageState, TieredCompactionTas
 from tinylsm.wal import Wal, encode_record
 
 # BEGIN SOLUTION
+import copy
+
 from tinylsm.compaction import apply_full_compaction, controller_for
 from tinylsm.memtable import MemTable
 from tinylsm.sstable import SsTable
@@ -301,8 +303,13 @@ class Recovery:
         with self._lock:
             if self._manifest is None:
                 raise LsmError("the database is closed")
+            # The record is applied to a copy of the shape first: one that the shape
+            # refuses must never reach the file, where it would fail every later recovery.
+            log = copy.copy(self._log)
+            log.memtables = list(log.memtables)
+            log.apply(record)
             self._manifest.append(record)
-            self._log.apply(record)
+            self._log = log
             if self._manifest.size > MANIFEST_REWRITE_BYTES:
                 self._rewrite_manifest()
 
@@ -444,10 +451,11 @@ def _check_compaction(shape: TreeShape, record: CompactionRecord, strategy: int,
                 "max_levels must be opened with at least as many)"
             )
         upper = shape.l0 if task.upper_level == 0 else _level(levels, task.upper_level)
-        lower = _level(levels, task.lower_level)
-        if not set(task.upper) <= set(upper) or not set(task.lower) <= set(lower):
+        # A full compaction takes the tables of every level at once into the bottom one.
+        below = {i for run in levels for i in run} if record.full else set(_level(levels, task.lower_level))
+        if not set(task.upper) <= set(upper) or not set(task.lower) <= below:
             raise CorruptionError(f"{name}: a compaction record names inputs that are not in their levels")
-        if record.full and set(task.lower) != {i for run in levels for i in run}:
+        if record.full and set(task.lower) != below:
             raise CorruptionError(f"{name}: a full compaction record does not name every table below L0")
     if len(set(inputs)) != len(inputs) or not set(inputs) <= live:
         raise CorruptionError(f"{name}: a compaction record names inputs that are not live tables")

@@ -394,6 +394,50 @@ def test_ssts_moved_down_without_a_rewrite_are_in_place_after_a_reopen(
 
 
 @pytest.mark.day6_task3
+@pytest.mark.parametrize("strategy", ["simple", "leveled", "none"])
+def test_full_compaction_of_a_tree_on_several_levels_is_recorded_and_reopens(
+    open_db: OpenDb, tmp_path: Path, strategy: str
+) -> None:
+    """A full compaction of a tree with SSTs on several levels was refused by the manifest, or broke the next open."""
+    compaction = {
+        "simple": SimpleLeveledCompactionOptions(level0_file_num_compaction_trigger=2),
+        "leveled": LEVELED,
+        "none": NoCompaction(),
+    }[strategy]
+    db = open_db(compaction=compaction)
+    model: dict[bytes, bytes] = {}
+    for n in range(300):
+        key = b"key%04d" % (n * 7919 % 300)  # keys out of order: flushes overlap, so compactions rewrite
+        model[key] = b"value-%d-" % n + b"x" * 20
+        db.put(key, model[key])
+        if n % 7 == 0:
+            del model[key]
+            db.delete(key)
+    if strategy == "none":
+        db.force_flush()
+        db.force_full_compaction()  # everything into L1, then newer SSTs in L0 above it
+        for key in list(model)[:40]:
+            model[key] = b"newer"
+            db.put(key, b"newer")
+        db.force_flush()
+    shape = (db.state.l0_sstables, db.state.levels)
+    in_use = [level for level in (shape[0], *shape[1]) if level]
+    assert len(in_use) >= 2, f"{strategy}: the writes left SSTs in one level only ({show(shape)}): the test needs two"
+    db.force_full_compaction()
+    db.close()
+    db = open_db(compaction=compaction, num_memtable_limit=10)
+    got = dict(db.scan())
+    assert got == model, (
+        f"{strategy}: after a full compaction of {show(shape)} and a reopen the data differs: {differences(model, got)}"
+    )
+    levels_in_use = [level for level in db.state.levels if level]
+    assert not db.state.l0_sstables and len(levels_in_use) == 1, (
+        f"{strategy}: a full compaction should leave every SST in one level, got L0 {show(db.state.l0_sstables)} and "
+        f"levels {show(db.state.levels)} after the reopen"
+    )
+
+
+@pytest.mark.day6_task3
 def test_reopening_with_another_compaction_strategy_raises_lsm_error(open_db: OpenDb, tmp_path: Path) -> None:
     """Opening a database with another compaction strategy class than it was created with did not raise LsmError."""
     db = open_db(compaction=LEVELED)
