@@ -89,6 +89,15 @@ def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
     return entries
 
 
+def apply_to_model(model: dict[bytes, bytes], ops: Iterable[tuple[bytes, bytes | None]]) -> None:
+    """Apply ``(key, value)`` puts and ``(key, None)`` deletes to a dict, in order, as ``write_batch`` does."""
+    for key, value in ops:
+        if value is None:
+            model.pop(key, None)
+        else:
+            model[key] = value
+
+
 def call_each(function: Callable[..., Any], arguments: Iterable[Any], *, unpack: bool = False) -> list[Any]:
     """``[function(argument) for argument in arguments]``, or ``function(*argument)`` with ``unpack``.
 

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 from tinylsm.engine import LsmStorage
 from tinylsm.files import sst_path
 from tinylsm.sstable import SsTableBuilder
-from tinylsm.testkit import options_for_day, show
+from tinylsm.testkit import apply_to_model, options_for_day, show
 
 KEYS = st.sampled_from([b"a", b"b", b"c", b"d", b"e", b"f", b"a\x00", b"c\xff", b"\x00", b"\xff", b"\xff\xff"])
 VALUES = st.binary(max_size=24)
@@ -50,11 +50,7 @@ class EngineAgainstADict(RuleBasedStateMachine):
     @rule(ops=st.lists(st.tuples(KEYS, st.none() | VALUES), max_size=6))
     def write_batch(self, ops: list[tuple[bytes, bytes | None]]) -> None:
         self.db.write_batch(ops)
-        for key, value in ops:
-            if value is None:
-                self.model.pop(key, None)
-            else:
-                self.model[key] = value
+        apply_to_model(self.model, ops)
 
     @rule(key=KEYS)
     def get(self, key: bytes) -> None:
