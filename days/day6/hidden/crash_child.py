@@ -43,7 +43,7 @@ from tinylsm.options import (
     SimpleLeveledCompactionOptions,
     TieredCompactionOptions,
 )
-from tinylsm.testkit import options_for_day, show
+from tinylsm.testkit import apply_to_model, options_for_day, show
 
 Op = tuple[bytes, bytes | None]
 Step = tuple[Any, ...]
@@ -185,11 +185,7 @@ def model_after(steps: Sequence[Step], writes: int) -> dict[bytes, bytes]:
         if done == writes:
             break
         done += 1
-        for key, value in write_ops(step):
-            if value is None:
-                model.pop(key, None)
-            else:
-                model[key] = value
+        apply_to_model(model, write_ops(step))
     return model
 
 
