@@ -128,6 +128,12 @@ def test_a_module_named_like_the_core_is_ignored_and_listed(tmp_path: Path) -> N
     assert "days/day1/state.py" in report["days"][0]["ignored"], report["days"][0]["ignored"]
 
 
+def test_a_class_of_the_day_that_crosses_by_copy_scores_nothing(tmp_path: Path) -> None:
+    """A day's class rebound to a class of the core would run in the test process, its errors never counted."""
+    report, results, _, _ = grade("value_class_stand_in", tmp_path, 2)
+    assert_no_points(report, results)
+
+
 def test_hidden_tests_never_reach_the_feedback(tmp_path: Path) -> None:
     """Neither their source (day 1's cheat reads it) nor their names (day 2's lists the folders the tests made)."""
     report, results, stdout, _ = grade("leak_hidden_tests", tmp_path, 1, 2)

@@ -112,3 +112,17 @@ def test_checker_never_claims_all_passed_for_failing_work() -> None:
     completed = checker("--day", "1")
     assert "passed." not in completed.stdout.splitlines()[-1]
     assert "see book/src/day1-block.md#task-" in completed.stdout
+
+
+def test_a_scan_read_to_its_end_did_not_pass_on_a_refusal(tmp_path: Path) -> None:
+    """``list(db.scan())`` asks the engine's iterator for its ``len()`` and reads it to its ``StopIteration``: both
+    are Python's protocol, not refusals, so a task's correct scans keep their points when one of its tests fails."""
+    submission = tmp_path / "submission"
+    shutil.copytree(ROOT / "days", submission / "days", ignore=shutil.ignore_patterns("__pycache__", "hidden"))
+    for module in (ROOT / "solutions" / "day4").glob("*.py"):
+        shutil.copy2(module, submission / "days" / "day4" / module.name)
+    _, report = checker_json(tmp_path, "--submission", str(submission), "--day", "4", "--no-compose")
+    scans = [t for t in report["days"][0]["tests"] if t["name"].startswith("test_scan_bounds_follow_both_include")]
+    assert scans and all(t["outcome"] == "passed" for t in scans), [(t["name"], t["outcome"]) for t in scans]
+    flagged = [t["name"] for t in scans if t["engine_raised"]]
+    assert not flagged, f"scans read to their end were counted as refusals: {flagged}"

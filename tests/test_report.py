@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 from pathlib import Path
@@ -113,6 +114,25 @@ def test_a_failed_assert_keeps_its_message_and_where_its_operation_log_went_but_
         "get(b'k') gave None, expected b'v'",
         "operation log of this run: /x/tinylsm-replay-hidden-3.json (re-run it: python -m checker replay ...)",
     ], message
+
+
+def test_a_hidden_assert_without_a_message_shows_none_of_its_code() -> None:
+    text = "assert 101 == 100\n +  where 101 = block_charge(<tinylsm.block.Block object at 0x7f>)"
+    report = SimpleNamespace(longrepr=SimpleNamespace(reprcrash=SimpleNamespace(message=text)))
+    message = failure_message(report, "test_charge", "hidden-4")
+    assert message == "the property above does not hold for your code", message
+    visible = failure_message(report, "test_charge")
+    assert "block_charge" in visible, f"a visible test's explanation is the student's to read: {visible!r}"
+
+
+def test_every_assert_of_a_hidden_test_says_what_was_expected() -> None:
+    bare = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in sorted(ROOT.glob("days/day*/hidden/*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assert) and node.msg is None
+    ]
+    assert not bare, f"hidden asserts without a message (the student sees only that the property failed): {bare}"
 
 
 def test_the_untouched_course_report_is_short_and_ends_with_the_next_step() -> None:

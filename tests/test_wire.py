@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import pickle
 import socket
+import struct
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from checker.grading.isolation import limits
-from checker.grading.isolation.client import Client, Exports
+from checker.grading.isolation import limits, protocol
+from checker.grading.isolation.client import Client, Exports, RemoteModule
+from checker.grading.isolation.contract import course_contract
 from checker.grading.isolation.engine import _local_settings
 from checker.grading.isolation.protocol import Endpoint
 from checker.grading.isolation.trees import python_paths
+from tests.helpers import ROOT
 
 CALLERS, CALLS_EACH = 4, 15
 HANDOVER_DELAY = 0.06
@@ -157,3 +161,31 @@ def test_an_object_the_tests_lent_comes_back_as_itself_inside_containers() -> No
     data = _pickled(b"(", ("T", oid), b"Q", b"l", b".")  # [recorder]
     decoded = client.decode(data)
     assert decoded == [recorder] and decoded[0] is recorder, decoded
+
+
+def _module_of_an_engine(name: str, **attributes: Any) -> RemoteModule:
+    """A day's module as the test process sees it, whose engine process answers with ``attributes`` (by copy)."""
+    client = Client.__new__(Client)
+    client.contract = course_contract(ROOT)
+    module = RemoteModule(name, client)
+    object.__setattr__(module, "_remote", lambda: SimpleNamespace(**attributes))
+    return module
+
+
+def test_a_constant_of_the_course_is_read_from_the_contract_not_from_the_engine() -> None:
+    module = _module_of_an_engine("tinylsm.compaction", STALL_FACTOR=10**9, MAX_COMPACTIONS_PER_SETTLE=1)
+    assert module.STALL_FACTOR == 2 and module.MAX_COMPACTIONS_PER_SETTLE == 10_000
+    header = _module_of_an_engine("tinylsm.wal", RECORD_HEADER=struct.Struct("<B")).RECORD_HEADER
+    assert header.format == "<III" and header.size == 12, header.format
+    assert _module_of_an_engine("tinylsm.sstable", MAGIC=b"fake").MAGIC == b"TLSM-SST"
+
+
+def test_a_class_of_the_day_that_crosses_by_copy_is_refused_and_counted() -> None:
+    from tinylsm.options import LsmStorageOptions
+
+    module = _module_of_an_engine("tinylsm.block_cache", BlockCache=LsmStorageOptions, helper_value=7)
+    before = protocol.FAILED_CALLS[0]
+    with pytest.raises(TypeError, match="BlockCache must be the day's own class"):
+        module.BlockCache  # noqa: B018 - reading it is the refused step
+    assert protocol.FAILED_CALLS[0] == before + 1, "the refusal must count as a failed call of the engine"
+    assert module.helper_value == 7, "a name the contract does not know crosses as the engine gives it"

@@ -27,6 +27,7 @@ _MESSAGE_LIMIT = 2000
 _HYPOTHESIS_ADVICE = ("You can reproduce this", "You can add @seed", "Explanation:", "The test always failed")
 _HYPOTHESIS_REPLAY = ("reproduce_failure", "print_blob")
 _REPLAY_NOTE = "operation log of this run: "  # the note tinylsm.testkit.replay_on_failure adds
+_BARE_ASSERT = "the property above does not hold for your code"  # a hidden assert that carries no message
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,6 +70,9 @@ def failure_message(report: pytest.TestReport, test_name: str = "", alias: str =
         # where the run's operation log went is the student's to use, and follows it
         text, _, explanation = text[len("AssertionError: ") :].partition("\nassert ")
         text = "\n".join([text, *(line for line in explanation.splitlines() if line.startswith(_REPLAY_NOTE))])
+    elif alias and (text.startswith("assert ") or text == "AssertionError"):
+        # an assert without a message: pytest's explanation of it is the hidden test's code
+        text = "\n".join([_BARE_ASSERT, *(line for line in text.splitlines() if line.startswith(_REPLAY_NOTE))])
     elif text.startswith("Failed: Timeout"):
         text = "the test took longer than its time limit (an endless loop, or a lock that is never released?)"
     lines = [line for line in text.splitlines() if not _is_replay_advice(line)]

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checker.grading.isolation.contract import Contract
+from checker.grading.isolation.contract import NOT_A_CONSTANT, Contract
 from checker.grading.isolation.decoding import (
     ALLOWED_CLASSES,
     ALLOWED_TYPES,
@@ -437,13 +437,26 @@ class RemoteModule(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        contract: Contract = object.__getattribute__(self, "_remote_client").contract
+        constant = contract.constant(self.__name__, name)
+        if constant is not NOT_A_CONSTANT:
+            return constant
         value = getattr(self._remote(), name)
+        member = contract.member(self.__name__, name)
         if type(value) is Proxy:
             # a class or function of the module: after the engine process is started again
             # (a crash in an earlier test), the same name there stands in for it
             value._proxy_rebind_with(lambda: getattr(self._remote(), name))
-            contract: Contract = object.__getattribute__(self, "_remote_client").contract
-            value._proxy_known_as(contract.member(self.__name__, name))
+            value._proxy_known_as(member)
+        elif member is not None:
+            # a class that crosses by copy (the core's options, pathlib's paths ...) would run here,
+            # in the test process, where nothing the engine raises is counted as its refusal
+            raise failed(
+                TypeError(
+                    f"{self.__name__}.{name} must be the day's own class or function, but the module gives"
+                    f" {type(value).__name__} {value!r:.80}"
+                )
+            )
         return value
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -10,11 +10,17 @@ from: the class a test called, or the annotation of the method that returned it,
 names its class, whatever the engine process says the class is. An answer whose
 annotation is made of plain types only (``bytes``, ``int``, ``bool``, ``None``,
 ``dict`` ...) must hold no engine object, or the call raises ``TypeError``.
+
+The constants a day's module is given (``STALL_FACTOR``, ``RECORD_HEADER`` ...) are
+the course's too: a test reads them from the contract, never from the engine
+process, so a submission that changes one cannot move what the tests expect.
 """
 
 from __future__ import annotations
 
 import ast
+import operator
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,11 @@ PLAIN_NAMES = frozenset({"bytes", "int", "bool", "str", "float", "None", "list",
 
 MAX_DEPTH = 20
 """How deep a returned container is searched for engine objects."""
+
+NOT_A_CONSTANT = object()
+"""What ``Contract.constant`` answers for a name that is no constant of the course."""
+
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.LShift: operator.lshift}
 
 
 @dataclass
@@ -35,13 +46,22 @@ class Contract:
 
     methods: dict[str, dict[str, str]] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=dict)
+    """Per key ``module.NAME``, the source of its value (a literal, arithmetic on them, or ``struct.Struct``)."""
 
     def as_json(self) -> dict:
-        return {"methods": self.methods, "functions": self.functions}
+        return {"methods": self.methods, "functions": self.functions, "constants": self.constants}
 
     @classmethod
     def from_json(cls, document: dict) -> Contract:
-        return cls(dict(document.get("methods", {})), dict(document.get("functions", {})))
+        return cls(
+            dict(document.get("methods", {})), dict(document.get("functions", {})), dict(document.get("constants", {}))
+        )
+
+    def constant(self, module: str, name: str) -> Any:
+        """The course's value of the constant ``module.name``; ``NOT_A_CONSTANT`` when the contract has none."""
+        source = self.constants.get(f"{module.rpartition('.')[2]}.{name}")
+        return NOT_A_CONSTANT if source is None else _constant_value(ast.parse(source, mode="eval").body)
 
     def member(self, module: str, name: str) -> str | None:
         """The key of ``module.name`` when the contract knows it (a class or a function)."""
@@ -120,7 +140,31 @@ def course_contract(root: Path) -> Contract:
                 }
             elif isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
                 contract.functions[f"{module}.{node.name}"] = _returns(node.returns, classes)
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+                if not name.startswith("_") and _constant_value(node.value) is not NOT_A_CONSTANT:
+                    contract.constants[f"{module}.{name}"] = ast.unparse(node.value)
     return contract
+
+
+def _constant_value(node: ast.expr) -> Any:
+    """The value of a constant's source: a literal, ``+ - * <<`` on them, or ``struct.Struct(<format>)``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bytes)):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _constant_value(node.left), _constant_value(node.right)
+        if isinstance(left, int) and isinstance(right, int):
+            return _ARITHMETIC[type(node.op)](left, right)
+    if (
+        isinstance(node, ast.Call)
+        and ast.unparse(node.func) == "struct.Struct"
+        and len(node.args) == 1
+        and not node.keywords
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
+        return struct.Struct(node.args[0].value)
+    return NOT_A_CONSTANT
 
 
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

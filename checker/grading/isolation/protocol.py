@@ -556,6 +556,20 @@ class Proxy:
         target = self._proxy_current()
         return target._proxy_endpoint.call(op, target, *args)
 
+    def _proxy_answer_of_protocol(self, method: str, answer: type[Exception]) -> Any:
+        """Call ``method``, whose exception ``answer`` is part of Python's protocol, not a failure of the engine.
+
+        ``StopIteration`` is how an iterator ends, and ``TypeError`` from ``len()`` is how
+        an object says it has none, which ``list()`` asks every iterable before reading
+        it: a test that read a scan to its end did not pass on a refusal.
+        """
+        failures = FAILED_CALLS[0]
+        try:
+            return self._proxy_call("method", method, (), {})
+        except answer:
+            FAILED_CALLS[0] = failures
+            raise
+
     def _proxy_known_as(self, key: str | None) -> Proxy:
         """Tell this proxy which class or function of the contract it is (the engine's word is not taken)."""
         object.__setattr__(self, "_proxy_contract", key)
@@ -659,10 +673,10 @@ class Proxy:
         return self._proxy_call("method", "__iter__", (), {})
 
     def __next__(self) -> Any:
-        return self._proxy_call("method", "__next__", (), {})
+        return self._proxy_answer_of_protocol("__next__", StopIteration)
 
     def __len__(self) -> int:
-        return self._proxy_call("method", "__len__", (), {})
+        return self._proxy_answer_of_protocol("__len__", TypeError)
 
     def __getitem__(self, key: Any) -> Any:
         return self._proxy_call("method", "__getitem__", (key,), {})

@@ -74,7 +74,7 @@ def test_keys_added_out_of_order_are_refused() -> None:
     with pytest.raises(ValueError):
         builder.add(b"m", b"3")
     full = BlockBuilder(options_for_day(1, block_size=32))
-    assert full.add(b"m", b"x" * 10)
+    assert full.add(b"m", b"x" * 10), "the first entry of an empty block must be accepted, whatever its size"
     with pytest.raises(ValueError):
         full.add(b"c", b"y" * 64)  # too large to fit as well: the key order is checked all the same
 

@@ -19,7 +19,8 @@ def block_of(size: int, tag: bytes = b"k") -> Block:
     builder = BlockBuilder(options_for_day(2))
     builder.add(tag, b"x" * (size - 9 - len(tag) - 4))
     block = builder.build()
-    assert block_charge(block) == size
+    charge = block_charge(block)
+    assert charge == size, f"a block is charged its encoded size, {size} bytes here; block_charge gave {charge}"
     return block
 
 

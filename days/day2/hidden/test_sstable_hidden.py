@@ -323,7 +323,9 @@ def test_garbage_behind_a_valid_footer_raises_only_corruption_error(blocks: list
             for index in range(table.num_blocks()):
                 block = table.read_block(index)
                 entries = collect(BlockIterator.create_and_seek_to_first(block))
-                assert all(isinstance(key, bytes) for key, _ in entries)
+                assert all(isinstance(key, bytes) for key, _ in entries), (
+                    f"keys read back from a block must be bytes, got {show(entries)}"
+                )
             table.close()
         except CorruptionError as error:
             assert "00007.sst" in str(error), f"the CorruptionError must name the file: {error}"

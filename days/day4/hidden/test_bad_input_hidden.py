@@ -83,5 +83,6 @@ def test_an_open_that_fails_gives_the_directory_back(broken: str, tmp_path: Path
     monkeypatch.undo()
     db = LsmStorage.open(tmp_path, chosen)  # not "already open": the failed open gave the directory back
     db.put(b"k", b"v")
-    assert db.get(b"k") == b"v"
+    got = db.get(b"k")
+    assert got == b"v", f"after a failed open, a second open must work: get(b'k') gave {got!r}, expected b'v'"
     db.close()

@@ -99,7 +99,7 @@ def test_manifest_cut_at_a_record_boundary_never_deletes_the_flushed_sstable(ope
     assert flush in data, "expected a flush record of SSTable 1 in the MANIFEST"
     at = data.rindex(flush)
     manifest.write_bytes(data[:at] + data[at + len(flush) :])
-    assert (tmp_path / "db" / "00001.sst").exists()
+    assert (tmp_path / "db" / "00001.sst").exists(), "expected SSTable 1 on disk after the flush"
     assert_refused(
         lambda: open_db(compaction=NoCompaction()),
         tmp_path / "db",
@@ -173,7 +173,8 @@ def test_a_log_cut_inside_a_record_is_still_a_torn_tail() -> None:
     """A last record cut short (nothing complete after its header) was not dropped as a torn tail."""
     records = [encode_record(b"payload %d" % n) for n in range(3)]
     data = b"".join(records)
-    assert decode_records(data[:-3], "00001.wal") == [b"payload 0", b"payload 1"]
+    got = decode_records(data[:-3], "00001.wal")
+    assert got == [b"payload 0", b"payload 1"], f"expected the two complete records, got {show(got)}"
 
 
 @pytest.mark.day6_task3

@@ -194,7 +194,7 @@ def test_create_writes_a_synced_temporary_file_then_replaces_and_syncs_the_direc
     assert any(event[0] == "fsync-directory" for event in events[rename + 1 :]), (
         "after os.replace the directory must be fsynced, or the rename itself may not survive a power cut"
     )
-    assert Manifest.read(path) == [new_snapshot]
+    assert Manifest.read(path) == [new_snapshot], "after create, MANIFEST must hold the new snapshot and nothing else"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["MANIFEST"], "the temporary file must be gone"
 
 
@@ -214,4 +214,6 @@ def test_append_is_durable_before_it_returns(tmp_path: Path, monkeypatch: pytest
             f"after append({record!r}) returned, MANIFEST must have been fsynced with the record in it"
         )
     manifest.close()
-    assert Manifest.read(path) == [SNAPSHOT, *APPENDED]
+    assert Manifest.read(path) == [SNAPSHOT, *APPENDED], (
+        "Manifest.read must give back the snapshot and every appended record"
+    )

@@ -149,7 +149,10 @@ def test_cut_torn_tail_removes_exactly_the_torn_record(tmp_path: Path) -> None:
     cut = Wal.cut_torn_tail(path)
     assert path.read_bytes() == clean, "after cut_torn_tail the log should hold exactly its 3 complete records"
     assert cut == len(encode_record(encode_ops([(b"torn", b"x" * 20)]))) - 7, f"it should report the bytes cut: {cut}"
-    assert Wal.replay(path, allow_torn_tail=False) == [(b"k%d" % n, b"v%d" % n) for n in range(3)]
+    replayed = Wal.replay(path, allow_torn_tail=False)
+    assert replayed == [(b"k%d" % n, b"v%d" % n) for n in range(3)], (
+        f"the log cut back must replay its 3 records without a torn tail, got {show(replayed)}"
+    )
 
 
 # ----------------------------------------------------------------------------- task 2: the manifest
