@@ -48,6 +48,19 @@ def table_of(directory: Path, sst_id: int, entries: list[tuple[bytes, bytes | No
 
 
 @pytest.mark.day2_task4
+def test_a_block_as_large_as_the_whole_capacity_is_kept() -> None:
+    """A block whose charge equals the cache's capacity was not kept (only a larger one may be turned away)."""
+    blocks = {(1, 0): block_of(100)}
+    cache, loads = BlockCache(100), Loads(blocks)
+    for _ in range(3):
+        loads.get(cache, 1, 0)
+    assert loads.loaded == [(1, 0)], (
+        f"a 100-byte block fits a 100-byte cache exactly: three reads should load it once, "
+        f"but it was loaded {len(loads.loaded)} times"
+    )
+
+
+@pytest.mark.day2_task4
 def test_least_recently_used_block_is_evicted_when_the_bytes_run_out() -> None:
     """The cache did not evict the least recently used block (by bytes) when a new block did not fit."""
     blocks = {(1, i): block_of(100, b"%d" % i) for i in range(3)}

@@ -265,6 +265,21 @@ def test_footer_offsets_that_do_not_fit_the_file_are_refused(tmp_path: Path) -> 
 
 
 @pytest.mark.day2_task2
+def test_a_filter_section_that_does_not_reach_the_footer_is_refused(tmp_path: Path) -> None:
+    """A footer whose filter section ends short of the footer (a wrong filter_size, no checksums) was accepted."""
+    builder = SsTableBuilder(options_for_day(2, block_size=100, bloom_bits_per_key=10))
+    for n in range(200):
+        builder.add(b"key%03d" % n, b"v")
+    builder.build(7, sst_path(tmp_path, 7), None).close()
+    raw = sst_path(tmp_path, 7).read_bytes()
+    filter_size = struct.unpack_from("<QIQI", raw, len(raw) - FOOTER_SIZE)[3]
+    assert filter_size > 0, "a table built with bloom_bits_per_key=10 must hold a filter"
+    # a shorter filter can still decode (its last byte read as k), and then rules out keys the table holds
+    for size in range(filter_size):
+        assert_corruption_names_file(tmp_path, replace_footer(raw, filter_size=size), f"filter_size {size}")
+
+
+@pytest.mark.day2_task2
 def test_block_meta_that_does_not_match_the_blocks_is_refused(tmp_path: Path) -> None:
     """Block meta listing blocks at wrong offsets, with keys out of order, or no block at all was accepted."""
     table = build_table(tmp_path)

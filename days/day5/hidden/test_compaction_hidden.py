@@ -687,6 +687,74 @@ def test_a_full_compaction_rewrites_even_ssts_it_could_move(open_db: OpenDb) -> 
 
 
 @pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["simple", "leveled"])
+def test_l0_ssts_that_share_a_boundary_key_are_merged_not_moved(open_db: OpenDb, strategy: str) -> None:
+    """Two L0 SSTs whose ranges meet at one key were moved down as a sorted run: the level held that key twice."""
+    db = open_db(STRATEGIES[strategy])
+    db.put(b"a", b"1")
+    db.put(b"m", b"old")
+    db.force_flush()  # L0: [a .. m]
+    db.put(b"m", b"new")
+    db.put(b"z", b"2")
+    db.force_flush()  # L0: [m .. z], newer; the trigger of 2 starts a compaction into an empty level
+    got = db.get(b"m")
+    assert got == b"new", (
+        f"{strategy}: the SSTs [a..m] and [m..z] overlap at m (a range includes its last key), so they must be "
+        f"merged, keeping the newer m; get(b'm') gave {got!r}, expected b'new'"
+    )
+    entries = list(db.scan())
+    expected = [(b"a", b"1"), (b"m", b"new"), (b"z", b"2")]
+    assert entries == expected, f"{strategy}: expected the scan {show(expected)}, got {show(entries)}"
+
+
+@pytest.mark.day5_task5
+def test_the_background_thread_flushes_frozen_memtables(open_db: OpenDb) -> None:
+    """With background work on, a frozen memtable stayed in memory: the background thread never flushed it."""
+    db = open_db(STRATEGIES["leveled"], background_work=True, num_memtable_limit=4)
+    for n in range(20):  # more than the 256-byte target: at least one memtable freezes, none is flushed inline
+        db.put(b"key%02d" % n, b"v" * 20)
+    deadline = time.monotonic() + 10
+    while db.state.imm_memtables and time.monotonic() < deadline:
+        time.sleep(0.02)
+    waiting = len(db.state.imm_memtables)
+    assert waiting == 0, (
+        f"{waiting} frozen memtable(s) were still in memory 10 s after the writes: the background thread must "
+        "flush them (and then compact), or they wait for the writer to reach num_memtable_limit"
+    )
+
+
+@pytest.mark.day5_task5
+def test_a_compaction_drops_the_cached_blocks_of_the_tables_it_deleted(open_db: OpenDb) -> None:
+    """After a compaction, blocks of the SSTs it deleted stayed in the block cache, taking the room of live ones."""
+    db = open_db(NoCompaction(), block_cache_bytes=1 << 20)
+    for round_ in range(3):
+        for n in range(10):
+            db.put(b"key%02d" % n, b"round-%d" % round_)
+        db.force_flush()
+    deleted = list(db.state.l0_sstables)
+    for sst_id in deleted:  # every block of every table read once: all of them in the cache
+        table = db.state.sstables[sst_id]
+        for index in range(table.num_blocks()):
+            table.read_block_cached(index)
+    db.force_full_compaction()
+    still_cached = []
+    for sst_id in deleted:
+        loaded: list[int] = []
+
+        def load(sst_id: int = sst_id, loaded: list[int] = loaded) -> object:
+            loaded.append(sst_id)
+            return db.state.sstables[db.state.levels[-1][0]].read_block(0)
+
+        db.block_cache.get_or_load(sst_id, 0, load)
+        if not loaded:
+            still_cached.append(sst_id)
+    assert not still_cached, (
+        f"the compaction deleted SSTs {deleted}, but the cache still held blocks of {still_cached}: a deleted "
+        "table's blocks can never be read again, so they must be evicted (BlockCache.evict_table)"
+    )
+
+
+@pytest.mark.day5_task5
 def test_overlapping_l0_ssts_are_merged_not_moved(open_db: OpenDb) -> None:
     """L0 SSTs whose key ranges overlap were moved down as they were: a level then held overlapping SSTs."""
     db = open_db(STRATEGIES["leveled"])

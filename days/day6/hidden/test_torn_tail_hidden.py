@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from checker.grading.isolation.engine import watch_file_calls
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError
 from tinylsm.files import wal_path
@@ -156,6 +157,45 @@ def test_cut_torn_tail_removes_exactly_the_torn_record(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- task 2: the manifest
+
+
+@pytest.mark.day6_task1
+@pytest.mark.parametrize("zeroed", ["header", "record"])
+def test_zeros_followed_by_records_are_damage_not_a_torn_tail(zeroed: str) -> None:
+    """Zero bytes in the middle of a log, with records after them, were taken for a torn tail (the records dropped)."""
+    records = [encode_record(b"payload %d" % n) for n in range(3)]
+    cleared = 12 if zeroed == "header" else len(records[1])
+    data = records[0] + bytes(cleared) + records[1][cleared:] + records[2]
+    with pytest.raises(CorruptionError):
+        got = decode_records(data, "00001.wal")
+        pytest.fail(
+            f"the second record's {zeroed} is all zeros but a complete record follows: a crash only leaves zeros at "
+            f"the end of a log, so this is damage (CorruptionError), not a torn tail; got {show(got)}"
+        )
+
+
+@pytest.mark.day6_task1
+def test_cut_torn_tail_fsyncs_the_log_after_cutting_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wal.cut_torn_tail returned before the shortened log was fsynced: a power cut could bring the torn tail back."""
+    path = tmp_path / "00001.wal"
+    wal = Wal(path)
+    wal.append([(b"k", b"v")])
+    wal.close()
+    clean = path.read_bytes()
+    path.write_bytes(clean + encode_record(encode_ops([(b"torn", b"x" * 20)]))[:-7])
+    inode = os.stat(path).st_ino
+    synced_sizes: list[int] = []
+
+    def observe(when: str, call: str, arguments: list) -> None:
+        if call == "fsync" and when == "after" and arguments[0]["inode"] == inode:
+            synced_sizes.append(arguments[0]["size"])
+
+    watch_file_calls(monkeypatch, observe)
+    Wal.cut_torn_tail(path)
+    assert len(clean) in synced_sizes, (
+        f"after the cut the log holds {len(clean)} bytes, and cut_torn_tail must fsync it at that size before it "
+        f"returns (a truncation is a write too); fsyncs of the log saw sizes {synced_sizes}"
+    )
 
 
 @pytest.mark.day6_task2
