@@ -10,10 +10,11 @@ database finds them by listing the directory.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from tinylsm.errors import LsmError
 from tinylsm.files import file_names, sst_path
 from tinylsm.options import LsmStorageOptions
 from tinylsm.state import CompactionRecord, LsmStorageState
@@ -111,3 +112,54 @@ class PlainDurability:
 
     def close(self) -> None:
         pass
+
+
+class StopAfterFailure:
+    """A durability layer that refuses every write once one of its writes to disk has failed.
+
+    A write that failed half-way (a full disk, an I/O error) leaves its files in a
+    state nobody has checked, and carrying on can make it worse: a flush retried
+    after its manifest record failed would find its SST already there, and a
+    record that failed could still land later, after newer ones. So, as LevelDB
+    (``bg_error_``) and RocksDB (read-only after a background error) do, the engine
+    takes no more writes until it is reopened, when recovery judges what is on
+    disk (a torn last record, files that no record names). Reads go on. Every call
+    costs one more method call than ``inner``'s.
+    """
+
+    def __init__(self, inner: Durability) -> None:
+        self.inner = inner
+        self.failure: OSError | None = None
+
+    def recover(self) -> tuple[LsmStorageState, int]:
+        return self.inner.recover()
+
+    def log(self, memtable_id: int, ops: Sequence[Op]) -> None:
+        self._write(self.inner.log, memtable_id, ops)
+
+    def sync(self) -> None:
+        self._write(self.inner.sync)
+
+    def memtable_frozen(self, frozen_id: int, new_id: int) -> None:
+        self._write(self.inner.memtable_frozen, frozen_id, new_id)
+
+    def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
+        self._write(self.inner.memtable_flushed, memtable_id, sst_id)
+
+    def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
+        self._write(self.inner.compacted, record, removed_ids)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def _write(self, step: Callable[..., None], *arguments: object) -> None:
+        if self.failure is not None:
+            raise LsmError(
+                f"a write to disk failed earlier ({self.failure}), so the database takes no more writes: "
+                "close it and open it again, and recovery will check what reached the disk"
+            ) from self.failure
+        try:
+            step(*arguments)
+        except OSError as error:
+            self.failure = error
+            raise

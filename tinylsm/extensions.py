@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tinylsm.durability import Durability, PlainDurability
+from tinylsm.durability import Durability, PlainDurability, StopAfterFailure
 from tinylsm.options import LsmStorageOptions
 
 if TYPE_CHECKING:
@@ -135,13 +135,14 @@ def durability(options: LsmStorageOptions, directory: Path, block_cache: BlockCa
     """The write-ahead log and manifest of day 6, or plain SSTables when both are off.
 
     A directory that already has a manifest keeps it, whatever the options say:
-    SSTables the manifest does not name would otherwise be lost to it.
+    SSTables the manifest does not name would otherwise be lost to it. Either one
+    takes no more writes once a write to disk has failed (``StopAfterFailure``).
     """
     if options.enable_wal or options.enable_manifest or (directory / "MANIFEST").exists():
         from tinylsm.recovery import Recovery
 
-        return Recovery(options, directory, block_cache)
-    return PlainDurability(options, directory, block_cache)
+        return StopAfterFailure(Recovery(options, directory, block_cache))
+    return StopAfterFailure(PlainDurability(options, directory, block_cache))
 
 
 def compactor(engine: LsmStorage) -> Compactor:

@@ -99,7 +99,11 @@ class Manifest:
         raise NotImplementedError("day6.task2: Manifest.read — see book: Day 6, Task 2")
 
     def append(self, record: ManifestRecord) -> None:
-        """Append ``record`` and make it durable before returning."""
+        """Append ``record`` and make it durable before returning.
+
+        A failed append (a full disk) raises and leaves the file as it was, as far as
+        the disk allows: what it wrote is cut off again.
+        """
         raise NotImplementedError("day6.task2: Manifest.append — see book: Day 6, Task 2")
 
     def close(self) -> None:

@@ -30,6 +30,11 @@ from tinylsm.files import sync_directory
 from tinylsm.state import CompactionRecord, LevelCompactionTask, TieredCompactionTask
 from tinylsm.wal import decode_records, encode_record
 
+# BEGIN SOLUTION
+import contextlib
+
+# END SOLUTION
+
 SNAPSHOT, NEW_MEMTABLE, FLUSH, COMPACTION = 1, 2, 3, 4
 LEVEL_TASK, TIERED_TASK = 1, 2
 
@@ -123,7 +128,8 @@ class Manifest:
         """Open an existing manifest at ``path`` for appending."""
         # BEGIN SOLUTION day6.task2
         self.path = Path(path)
-        self._file = open(self.path, "ab")  # noqa: SIM115  (kept open for the manifest's lifetime)
+        # Unbuffered: the bytes of a failed append must not wait in a buffer for a later flush.
+        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115  (kept open for the manifest's lifetime)
         self.size = self._file.tell()
         # END SOLUTION
 
@@ -161,12 +167,22 @@ class Manifest:
         # END SOLUTION
 
     def append(self, record: ManifestRecord) -> None:
-        """Append ``record`` and make it durable before returning."""
+        """Append ``record`` and make it durable before returning.
+
+        A failed append (a full disk) raises and leaves the file as it was, as far as
+        the disk allows: what it wrote is cut off again.
+        """
         # BEGIN SOLUTION day6.task2
         data = encode_record(encode_manifest_record(record))
-        self._file.write(data)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            written = 0
+            while written < len(data):  # a write to a nearly full disk may take only part
+                written += self._file.write(data[written:])
+            os.fsync(self._file.fileno())
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._file.fileno(), self.size)
+            raise
         self.size += len(data)
         # END SOLUTION
 

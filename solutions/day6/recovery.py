@@ -314,10 +314,13 @@ class Recovery:
                 self._rewrite_manifest()
 
     def _rewrite_manifest(self) -> None:
+        # The new manifest is made before the old one is closed: if making it fails,
+        # the old one is still whole, on disk and here.
+        path = self.directory / MANIFEST_NAME
+        rewritten = Manifest.create(path, self._log.snapshot(max(self._next_id, self._log.max_id + 1)))
         if self._manifest is not None:
             self._manifest.close()
-        path = self.directory / MANIFEST_NAME
-        self._manifest = Manifest.create(path, self._log.snapshot(max(self._next_id, self._log.max_id + 1)))
+        self._manifest = rewritten
 
     def _replay_manifest(self, path: Path, tolerate: bool, wal_ids: set[int]) -> None:
         try:

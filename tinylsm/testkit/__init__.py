@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -69,6 +70,30 @@ class ListIterator:
 
     def num_active_iterators(self) -> int:
         return 1
+
+
+class FsyncFailure:
+    """A file-call watcher that makes one fsync of a file fail as a full disk does (``ENOSPC``).
+
+    Given to ``watch_file_calls``, it lets ``passing`` fsyncs of the file at ``path``
+    succeed, then fails the next one before it runs: the bytes written before it
+    are in the file, as after a real failed fsync. ``failed`` says whether it struck.
+    """
+
+    def __init__(self, path: Path, passing: int = 0) -> None:
+        self.name = path.name
+        self.inode = os.stat(path).st_ino
+        self.passing = passing
+        self.failed = False
+
+    def __call__(self, when: str, call: str, arguments: list) -> None:
+        if call != "fsync" or when != "before" or self.failed or arguments[0]["inode"] != self.inode:
+            return
+        if self.passing:
+            self.passing -= 1
+            return
+        self.failed = True
+        raise OSError(errno.ENOSPC, f"No space left on device (the test's full disk, at an fsync of {self.name})")
 
 
 def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:

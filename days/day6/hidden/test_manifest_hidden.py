@@ -13,7 +13,7 @@ from checker.grading.isolation.engine import watch_file_calls
 from tinylsm.errors import CorruptionError
 from tinylsm.manifest import Flush, Manifest, NewMemtable, Snapshot, decode_manifest_record, encode_manifest_record
 from tinylsm.state import CompactionRecord, LevelCompactionTask, TieredCompactionTask
-from tinylsm.testkit import show
+from tinylsm.testkit import FsyncFailure, show
 from tinylsm.wal import decode_records, encode_record
 
 SNAPSHOT = Snapshot(strategy=2, next_id=12, memtables=(10, 11), l0=(), levels=((9,), (7, 8)))
@@ -217,3 +217,28 @@ def test_append_is_durable_before_it_returns(tmp_path: Path, monkeypatch: pytest
     assert Manifest.read(path) == [SNAPSHOT, *APPENDED], (
         "Manifest.read must give back the snapshot and every appended record"
     )
+
+
+@pytest.mark.day6_task2
+def test_a_failed_append_leaves_the_manifest_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Manifest.append that failed (a full disk at its fsync) left its record in the file, to be read later."""
+    path = tmp_path / "MANIFEST"
+    manifest = Manifest.create(path, SNAPSHOT)
+    manifest.append(APPENDED[0])
+    before = path.read_bytes()
+    full_disk = FsyncFailure(path)
+    watch_file_calls(monkeypatch, full_disk)
+    with pytest.raises(OSError):
+        manifest.append(APPENDED[1])
+    assert full_disk.failed, "the test's full disk never met the append's fsync: append must fsync the MANIFEST"
+    after = path.read_bytes()
+    assert after == before, (
+        f"the append failed, so its record must not stay in MANIFEST: nobody knows whether it reached the disk, and "
+        f"a recovery that finds it applies an edit the engine never made. The file grew from {len(before)} to "
+        f"{len(after)} bytes; cut it back to its size before the append"
+    )
+    monkeypatch.undo()
+    manifest.append(APPENDED[2])  # the disk has room again
+    manifest.close()
+    records = Manifest.read(path)
+    assert records == [SNAPSHOT, APPENDED[0], APPENDED[2]], f"expected the records that were appended, got {records}"

@@ -27,7 +27,7 @@ from tinylsm.options import (
     TieredCompactionOptions,
 )
 from tinylsm.state import CompactionRecord, LevelCompactionTask
-from tinylsm.testkit import options_for_day, show
+from tinylsm.testkit import FsyncFailure, options_for_day, show
 from tinylsm.wal import decode_records
 
 SIZES = {"target_sst_size": 512, "block_size": 128, "num_memtable_limit": 2}
@@ -791,3 +791,37 @@ def test_bit_flips_in_logs_give_corruption_or_a_prefix_at_reopen(open_db: OpenDb
                 assert record == len(ends) - 1, f"{label}: damage before the last record must raise CorruptionError"
                 assert got in contents, f"{label}: the recovered data is no prefix of the writes: {show(sorted(got))}"
         path.write_bytes(data)
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("failing", [1, 2], ids=["new-memtable-record", "flush-record"])
+def test_after_a_failed_manifest_write_the_database_reopens_with_every_acknowledged_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    """After a MANIFEST write failed (a full disk), the database took more writes, or lost or changed data on reopen."""
+    path = tmp_path / "db"
+    chosen = options_for_day(6, target_sst_size=4096, block_size=128, compaction=NoCompaction())
+    db = LsmStorage.open(path, chosen)
+    model = {b"key%02d" % n: b"value-%d" % n for n in range(30)}
+    for key, value in model.items():
+        db.put(key, value)
+    # force_flush records the freeze (a new memtable), then the flush: the full disk meets one of them
+    full_disk = FsyncFailure(path / "MANIFEST", passing=failing - 1)
+    watch_file_calls(monkeypatch, full_disk)
+    with pytest.raises(OSError):
+        db.force_flush()
+    assert full_disk.failed, f"force_flush made fewer than {failing} fsyncs of the MANIFEST: each record needs one"
+    with pytest.raises(LsmError):
+        db.put(b"after the failure", b"x")
+    with contextlib.suppress(LsmError, OSError):
+        db.close()
+    monkeypatch.undo()
+    reopened = LsmStorage.open(path, chosen)
+    try:
+        got = dict(reopened.scan())
+    finally:
+        reopened.close()
+    assert got == model, (
+        "after a failed write to the MANIFEST the engine must take no more writes, and a reopen must give back "
+        f"every write acknowledged before it: expected {show(sorted(model.items()))}, got {show(sorted(got.items()))}"
+    )
