@@ -45,6 +45,7 @@ from tinylsm.wal import Wal, encode_record
 
 # BEGIN SOLUTION
 import copy
+import itertools
 
 from tinylsm.compaction import apply_full_compaction, controller_for
 from tinylsm.memtable import MemTable
@@ -194,6 +195,16 @@ class Recovery:
                 raise CorruptionError(f"{MANIFEST_NAME} names {path.name}, which is missing")
             tables[sst_id] = SsTable.open(sst_id, path, self.block_cache)
         runs = tuple(tuple(sorted(run, key=lambda i: tables[i].first_key)) for run in shape.levels)
+        for level, run in enumerate(runs, 1):
+            # A level is one sorted run: tables that overlap there mean a file was replaced
+            # (by another valid SST) or the manifest put it in the wrong level.
+            for left, right in itertools.pairwise(run):
+                if tables[left].last_key >= tables[right].first_key:
+                    raise CorruptionError(
+                        f"level {level} holds {sst_path(self.directory, left).name} and "
+                        f"{sst_path(self.directory, right).name}, whose key ranges overlap: one of them is not the "
+                        "file the MANIFEST recorded"
+                    )
         # Only the newest log was being appended when the process stopped: every older
         # one was fsynced and closed before a newer one was created.
         newest_wal = max(wal_ids, default=None)

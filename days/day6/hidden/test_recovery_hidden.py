@@ -825,3 +825,24 @@ def test_after_a_failed_manifest_write_the_database_reopens_with_every_acknowled
         "after a failed write to the MANIFEST the engine must take no more writes, and a reopen must give back "
         f"every write acknowledged before it: expected {show(sorted(model.items()))}, got {show(sorted(got.items()))}"
     )
+
+
+@pytest.mark.day6_task3
+def test_an_sst_of_a_level_replaced_by_another_is_corruption(open_db: OpenDb, tmp_path: Path) -> None:
+    """An SST of a level overwritten with a copy of another SST of that level was opened (scans then failed)."""
+    db = open_db(compaction=NoCompaction())
+    for n in range(200):
+        db.put(b"key%04d" % n, b"value-%d-" % n + b"x" * 20)
+    db.force_flush()
+    db.force_full_compaction()
+    (level,) = [run for run in db.state.levels if run]
+    assert len(level) >= 2, f"the test needs a level of several SSTs, got {show(db.state.levels)}"
+    db.close()
+    first, second = (tmp_path / "db" / f"{sst_id:05d}.sst" for sst_id in level[:2])
+    shutil.copyfile(first, second)  # two valid tables, the same keys: the level is no longer a sorted run
+    with pytest.raises(CorruptionError):
+        open_db(compaction=NoCompaction())
+        pytest.fail(
+            f"{second.name} holds a copy of {first.name}, so two tables of one level overlap: a level is one sorted "
+            "run, and recovery must refuse it (CorruptionError) rather than open a tree whose reads are wrong"
+        )
