@@ -9,13 +9,14 @@ database finds them by listing the directory.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from tinylsm.errors import LsmError
-from tinylsm.files import file_names, sst_path
+from tinylsm.files import file_names, sst_path, sync_directory
 from tinylsm.options import LsmStorageOptions
 from tinylsm.state import CompactionRecord, LsmStorageState
 
@@ -73,7 +74,11 @@ class PlainDurability:
 
     Recovery removes temporary files left by a crash, lists ``NNNNN.sst`` in the
     directory and puts them all in L0, newest (highest id) first. That is exact for a database without compaction, which
-    is all that exists before day 5; day 6's manifest remembers the levels.
+    is all that exists before day 5; day 6's manifest remembers the levels. A
+    compaction gives its outputs new, higher ids while a memtable holding newer
+    writes keeps its older id, so the first compaction leaves a marker file, and a
+    reopen that would have to guess which of two overlapping SSTs is newer is
+    refused (``refuse_unknown_order``) instead of returning old values.
     """
 
     def __init__(self, options: LsmStorageOptions, directory: Path, block_cache: BlockCache) -> None:
@@ -108,10 +113,44 @@ class PlainDurability:
         pass
 
     def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
-        pass
+        marker = self._directory / COMPACTED_MARKER
+        if not marker.exists():
+            marker.write_text("SSTs here were compacted without a manifest: their ids do not order them by age.\n")
+            sync_directory(self._directory)
 
     def close(self) -> None:
         pass
+
+
+COMPACTED_MARKER = "COMPACTED-WITHOUT-MANIFEST"
+"""The file ``PlainDurability`` leaves in a directory once it compacted there."""
+
+
+def refuse_unknown_order(directory: Path) -> None:
+    """Raise ``LsmError`` when SSTs compacted without a manifest overlap, so that no reopen can tell the newer one.
+
+    A directory with a ``MANIFEST`` knows its shape; one that was never compacted
+    orders its SSTs by id. Otherwise SSTs whose key ranges are disjoint can be read
+    in any order, and only an overlap is ambiguous. O(SSTs log SSTs), reading each
+    SST's footer and index.
+    """
+    if not (directory / COMPACTED_MARKER).exists() or (directory / "MANIFEST").exists():
+        return
+    from tinylsm.sstable import SsTable
+
+    ranges = []
+    for name in file_names(directory):
+        if match := _SST_NAME.match(name):
+            table = SsTable.open(int(match[1]), directory / name, None)
+            ranges.append((table.first_key, table.last_key, name))
+            table.close()
+    for left, right in itertools.pairwise(sorted(ranges)):
+        if left[1] >= right[0]:
+            raise LsmError(
+                f"{directory} was compacted with enable_wal and enable_manifest off, so nothing recorded which of "
+                f"its SSTs is newer, and {left[2]} and {right[2]} hold keys in common: opening it could return old "
+                "values. A database that compacts needs its manifest to reopen (enable_manifest=True, the default)"
+            )
 
 
 class StopAfterFailure:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tinylsm.durability import Durability, PlainDurability, StopAfterFailure
+from tinylsm.durability import Durability, PlainDurability, StopAfterFailure, refuse_unknown_order
 from tinylsm.options import LsmStorageOptions
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ def durability(options: LsmStorageOptions, directory: Path, block_cache: BlockCa
     SSTables the manifest does not name would otherwise be lost to it. Either one
     takes no more writes once a write to disk has failed (``StopAfterFailure``).
     """
+    refuse_unknown_order(directory)
     if options.enable_wal or options.enable_manifest or (directory / "MANIFEST").exists():
         from tinylsm.recovery import Recovery
 
