@@ -68,6 +68,29 @@ def test_ssts_compacted_without_a_manifest_reopen_when_they_do_not_overlap(tmp_p
     assert reopen(tmp_path, "none", overwrite=False) == "a = b'old' b = b'kept'"
 
 
+OPEN = """
+import sys
+from tinylsm.engine import LsmStorage
+from tinylsm.errors import LsmError
+try:
+    LsmStorage.open(sys.argv[1]).close()
+except LsmError as error:
+    print("refused:", error)
+"""
+
+
+@pytest.mark.parametrize("obstacle", ["lock-is-a-folder", "parent-is-a-file"])
+def test_a_directory_that_cannot_be_a_database_is_refused_with_lsm_error(tmp_path: Path, obstacle: str) -> None:
+    if obstacle == "lock-is-a-folder":
+        (tmp_path / "db" / "LOCK").mkdir(parents=True)
+        path = tmp_path / "db"
+    else:
+        (tmp_path / "file").write_text("not a folder")
+        path = tmp_path / "file" / "db"
+    completed = run([sys.executable, "-c", OPEN, str(path)], env=SOLUTIONS)
+    assert completed.returncode == 0 and completed.stdout.startswith("refused:"), completed.stdout + completed.stderr
+
+
 class FlakyDisk:
     """A durability layer whose disk fills up at its ``failing``-th call."""
 

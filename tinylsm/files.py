@@ -115,7 +115,10 @@ class DirectoryLock:
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.path = Path(directory) / "LOCK"
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:  # a folder named LOCK, a directory that cannot be written ...
+            raise LsmError(f"{directory} cannot be opened: its LOCK file cannot be opened ({error})") from error
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -51,7 +51,10 @@ class LsmStorage:
         self.path = Path(path)
         self.options = options if options is not None else LsmStorageOptions()
         _check_open_arguments(self.path, self.options)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as error:  # a file where a parent folder should be
+            raise LsmError(f"cannot create the database directory {self.path}: {error}") from error
         self._directory_lock = DirectoryLock(self.path)
         self.state_lock = threading.Lock()
         self.block_cache = BlockCache(self.options.block_cache_bytes)

@@ -166,6 +166,8 @@ class Recovery:
         on_disk = [m for name in file_names(self.directory) if (m := _FILE_NAME.match(name))]
         wal_ids = {int(m[1]) for m in on_disk if m[2] == "wal"}
         manifest_path = self.directory / MANIFEST_NAME
+        if manifest_path.exists() and not manifest_path.is_file():
+            raise CorruptionError(f"{MANIFEST_NAME} is not a file: it cannot say which SSTables are live")
         if manifest_path.exists():
             self._replay_manifest(manifest_path, tolerate, wal_ids)
         elif wal_ids:
@@ -191,8 +193,8 @@ class Recovery:
         tables = {}
         for sst_id in live_ssts:
             path = sst_path(self.directory, sst_id)
-            if not path.exists():
-                raise CorruptionError(f"{MANIFEST_NAME} names {path.name}, which is missing")
+            if not path.is_file():
+                raise CorruptionError(f"{MANIFEST_NAME} names {path.name}, which is missing or not a file")
             tables[sst_id] = SsTable.open(sst_id, path, self.block_cache)
         runs = tuple(tuple(sorted(run, key=lambda i: tables[i].first_key)) for run in shape.levels)
         for level, run in enumerate(runs, 1):

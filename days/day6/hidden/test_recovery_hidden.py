@@ -846,3 +846,20 @@ def test_an_sst_of_a_level_replaced_by_another_is_corruption(open_db: OpenDb, tm
             f"{second.name} holds a copy of {first.name}, so two tables of one level overlap: a level is one sorted "
             "run, and recovery must refuse it (CorruptionError) rather than open a tree whose reads are wrong"
         )
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("replaced", ["sst", "manifest"])
+def test_a_live_file_replaced_by_a_folder_is_corruption(open_db: OpenDb, tmp_path: Path, replaced: str) -> None:
+    """A live SST or the MANIFEST replaced by a folder of that name gave IsADirectoryError, not CorruptionError."""
+    db = open_db(compaction=NoCompaction())
+    db.put(b"key", b"value")
+    db.force_flush()
+    (sst_id,) = db.state.l0_sstables
+    db.close()
+    path = tmp_path / "db" / ("MANIFEST" if replaced == "manifest" else f"{sst_id:05d}.sst")
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(CorruptionError):
+        open_db(compaction=NoCompaction())
+        pytest.fail(f"{path.name} is a folder now: recovery must refuse it with CorruptionError naming it")
