@@ -120,16 +120,20 @@ class FlakyDisk:
         self.closed = True
 
 
-def test_after_a_failed_write_every_write_is_refused_until_the_database_is_reopened() -> None:
+@pytest.mark.parametrize("failing", ["log", "frozen"])
+def test_after_a_failed_write_every_write_is_refused_until_the_database_is_reopened(failing: str) -> None:
     disk = FlakyDisk(failing=2)
     durability = StopAfterFailure(disk)  # type: ignore[arg-type]
     durability.log(1, [(b"k", b"v")])
     with pytest.raises(OSError) as failed:
-        durability.memtable_frozen(1, 2)
+        if failing == "log":
+            durability.log(1, [(b"k", b"v")])
+        else:
+            durability.memtable_frozen(1, 2)
     for step in (lambda: durability.log(2, [(b"k", b"v")]), durability.sync, lambda: durability.memtable_flushed(1, 1)):
         with pytest.raises(LsmError, match="takes no more writes") as refused:
             step()
         assert refused.value.__cause__ is failed.value, "the refusal must carry the failure that caused it"
-    assert disk.calls == ["log", "frozen"], f"no call may reach the disk after the failure: {disk.calls}"
+    assert disk.calls == ["log", failing], f"no call may reach the disk after the failure: {disk.calls}"
     durability.close()
     assert disk.closed, "close must still release the files"
