@@ -93,3 +93,17 @@ def test_the_guard_refuses_what_could_switch_it_off_or_build_code(statement: str
         pytest.skip(f"this Python has no module {module}")
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert completed.stdout.startswith("refused"), completed.stdout + completed.stderr
+
+
+def test_the_standard_library_may_still_change_the_flags_of_a_functions_code() -> None:
+    """``import asyncio`` runs ``types.coroutine``, which replaces a code object's flags: honest code uses it."""
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'checker' / 'grading' / 'isolation')!r})\n"
+        "from code_guard import guard_code\n"
+        f"guard_code({python_paths()!r}, [])\n"
+        "import asyncio, types\n"
+        "types.coroutine(lambda: (yield))\n"
+        "print('imported')\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert completed.stdout.strip() == "imported", completed.stdout + completed.stderr

@@ -9,8 +9,9 @@ Python code can remove one) refuses, with ``PermissionError``:
 * unmarshalling, but by the import system loading a compiled module that is a
   file of a folder the engine process may not write (Python's own, or its tree
   but the graded days), whose bytes are exactly the data loaded;
-* making or changing a code object (``types.CodeType``, ``code.replace``,
-  assigning ``__code__``) and changing the hook itself;
+* making or changing a code object (``types.CodeType``, ``code.replace``), but
+  by the standard library itself (``types.coroutine``, which ``import asyncio``
+  runs, changes only the flags of a function's own code), and changing the hook;
 * what could switch the hook off or reach around it: ``ctypes``, trace and
   profile functions (which may rewrite the hook's variables), and the modules
   that read and write raw memory (cffi, numpy, the interpreter's test modules).
@@ -28,8 +29,8 @@ from collections.abc import Sequence
 REFUSED_MODULES = ("_cffi_backend", "numpy", "_test", "_xxtest")
 """Modules (or prefixes of their names) the graded code may not import: each can read and write raw memory."""
 
-REFUSED_EVENTS = ("code.__new__", "marshal.load", "sys.settrace", "sys.setprofile")
-"""Audit events refused whoever raises them (``marshal.loads`` is looked at more closely)."""
+REFUSED_EVENTS = ("marshal.load", "sys.settrace", "sys.setprofile")
+"""Audit events refused whoever raises them (``marshal.loads`` and ``code.__new__`` are looked at more closely)."""
 
 _IMPORT_SYSTEM = "<frozen importlib._bootstrap_external>"
 
@@ -52,6 +53,7 @@ def guard_code(read_only_roots: Sequence[str], writable_roots: Sequence[str]) ->
         args: tuple,
         _frame=sys._getframe,
         _realpath=os.path.realpath,
+        _isabs=os.path.isabs,
         _type=type,
         _bytes=bytes,
         _memoryview=memoryview,
@@ -77,6 +79,11 @@ def guard_code(read_only_roots: Sequence[str], writable_roots: Sequence[str]) ->
             with _open(real, "rb") as file:
                 if file.read()[16:] != data:
                     raise PermissionError(f"the code loaded is not the compiled module {path}")
+        elif event == "code.__new__":
+            made_by = _frame(1).f_code.co_filename
+            real = _realpath(made_by) if _isabs(made_by) else ""
+            if not real.startswith(_trusted) or real.startswith(_untrusted):
+                raise PermissionError("the code graded may not use code.__new__ (see the course's grading page)")
         elif event in _refused_events or event.startswith("ctypes."):
             raise PermissionError(f"the code graded may not use {event} (see the course's grading page)")
         elif event == "import":

@@ -563,11 +563,10 @@ class Proxy:
         an object says it has none, which ``list()`` asks every iterable before reading
         it: a test that read a scan to its end did not pass on a refusal.
         """
-        failures = FAILED_CALLS[0]
         try:
             return self._proxy_call("method", method, (), {})
         except answer:
-            FAILED_CALLS[0] = failures
+            FAILED_CALLS[0] -= 1  # the one count of this call (another thread's failures stay counted)
             raise
 
     def _proxy_known_as(self, key: str | None) -> Proxy:
