@@ -55,6 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
         import tinylsm  # noqa: F401  (composes the package once, from the environment just set)
     except ValueError as error:  # tinylsm._composition.CompositionError
         raise pytest.UsageError(str(error)) from None
+    config.addinivalue_line(
+        "markers",
+        "invariant: a property that code doing nothing has too (an empty iterator is invalid, an idle compactor "
+        "leaves no stray file); graded, it earns its points in the share of its task's other tests that pass",
+    )
     for day in load_days():
         config.addinivalue_line("markers", f"day{day.number}: a test of day {day.number} ({day.title})")
         for task_id, title in zip(day.task_ids(), day.tasks, strict=True):

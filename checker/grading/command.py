@@ -105,9 +105,9 @@ def _task_line(task: TaskSummary, day: Day) -> Text:
     if task.partly_earned:
         count = task.partly_earned
         which = (
-            "1 test that expects an error earns part of its points"
+            "1 test that code doing nothing or refusing would also pass earns part of its points"
             if count == 1
-            else f"{count} tests that expect an error earn part of their points"
+            else f"{count} tests that code doing nothing or refusing would also pass earn part of their points"
         )
         line.append(
             f"\n      ({which} until the task's other tests pass: -v lists {'it' if count == 1 else 'them'})",

@@ -136,6 +136,7 @@ class _Recorder:
                     "task": _task(item),
                     "visibility": _visibility(item),
                     "property": _property(item),
+                    "invariant": item.get_closest_marker("invariant") is not None,
                 }
             )
         self.write({"event": "collected", "tests": tests})

@@ -24,6 +24,8 @@ class TestResult:
     duration: float = 0.0
     engine_raised: bool = False
     """Whether the engine raised during the test (a test that passes so passed on a refusal)."""
+    invariant: bool = False
+    """Whether code that does nothing passes the test too (``@pytest.mark.invariant``)."""
 
 
 @dataclass
@@ -127,7 +129,7 @@ def day_status(report: DayReport) -> str:
 @dataclass
 class TaskSummary:
     """One task of a day: its score, the first of its tests that failed (a visible one if any did), and
-    how many passed on a refusal for part of their points (see ``run.share_refusals``)."""
+    how many passed on a refusal, or as an invariant, for part of their points (see ``run.share_refusals``)."""
 
     task: str
     title: str
@@ -155,7 +157,7 @@ def task_summaries(report: DayReport, day: Day) -> list[TaskSummary]:
 
 
 def is_partly_earned(test: TestResult) -> bool:
-    """Whether a test passed but earned only part of its points (it passed on a refusal)."""
+    """Whether a test passed but earned only part of its points (on a refusal, or as an invariant)."""
     return test.outcome == "passed" and test.score < test.max_score
 
 

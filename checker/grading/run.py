@@ -440,6 +440,7 @@ def grade_day(
                 nodeid=test["nodeid"],
                 duration=result["duration"] if result else 0.0,
                 engine_raised=bool(result and result.get("engine_raised")),
+                invariant=bool(test.get("invariant")),
             )
         )
     share_refusals(report.tests)
@@ -449,17 +450,22 @@ def grade_day(
 
 
 def share_refusals(tests: list[TestResult]) -> None:
-    """A test passed on a refusal earns its points in the share of its task's other tests that pass.
+    """A test passed on a refusal, or passed as code that does nothing would, earns its points in the share of its
+    task's other tests that pass.
 
     A test that expects an error (bad input refused, damage detected) passes as well on
-    code that refuses everything. So a test that passed while the engine raised earns
-    its points times the share, by points, of the other tests of its task (or, for a
-    task made of such tests only, of the day) that pass: all of them for a finished
-    task, none for code that does nothing but refuse.
+    code that refuses everything, and an invariant (``@pytest.mark.invariant``: an empty
+    iterator is invalid, an idle compactor leaves no stray file) on code that does
+    nothing. So such a test earns its points times the share, by points, of the other
+    tests of its task (or, for a task made of such tests only, of the day) that pass:
+    all of them for a finished task, none for code that only refuses or does nothing.
     """
 
+    def conditional(test: TestResult) -> bool:
+        return test.outcome == "passed" and (test.engine_raised or test.invariant)
+
     def share(group: list[TestResult]) -> float | None:
-        others = [t for t in group if not (t.outcome == "passed" and t.engine_raised)]
+        others = [t for t in group if not conditional(t)]
         total = sum(t.max_score for t in others)
         return sum(t.max_score for t in others if t.outcome == "passed") / total if total else None
 
@@ -471,9 +477,10 @@ def share_refusals(tests: list[TestResult]) -> None:
         task_share = share(group)
         earned = day_share if task_share is None else task_share
         for test in group:
-            if test.outcome == "passed" and test.engine_raised and earned < 1:
+            if conditional(test) and earned < 1:
                 test.score = round(test.max_score * earned, 4)
+                why = "on a refusal" if test.engine_raised else "as code that does nothing would"
                 test.message = (
-                    f"passed on a refusal: it earns {earned:.0%} of its points, the share of the other tests of "
-                    "its task that pass (refusing bad input counts once the task's own work does)"
+                    f"passed {why}: it earns {earned:.0%} of its points, the share of the other tests of its task "
+                    "that pass (it counts once the task's own work does)"
                 )

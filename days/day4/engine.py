@@ -53,7 +53,7 @@ class LsmStorage:
         _check_open_arguments(self.path, self.options)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as error:  # a file where a parent folder should be
+        except NotADirectoryError as error:  # a file where a parent folder should be
             raise LsmError(f"cannot create the database directory {self.path}: {error}") from error
         self._directory_lock = DirectoryLock(self.path)
         self.state_lock = threading.Lock()
