@@ -77,6 +77,52 @@ def test_a_damaged_block_of_a_table_with_checksums_is_detected(tmp_path: Path) -
         read_all(reopened)
 
 
+@pytest.mark.day2_task2
+def test_the_table_build_returns_checks_its_checksums_and_uses_its_filter(tmp_path: Path) -> None:
+    """The table that build() returned skipped its checksums or its filter (only a reopened table used them)."""
+    table = build(tmp_path, checksums=True, bloom_bits_per_key=10)
+    absent = [b"k%03d" % (10 * i + 5) for i in range(20)]
+    ruled_out = sum(not table.may_contain(key) for key in absent)
+    assert ruled_out >= 15, (
+        f"the table build() returns holds the filter it just wrote, but it ruled out only {ruled_out} of 20 absent "
+        "keys: a flushed or compacted table must use its filter at once, not only after a reopen"
+    )
+    path = sst_path(tmp_path, 7)
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"v007") + 3] ^= 0x01
+    path.write_bytes(bytes(raw))  # the same file, changed under the open table (reads go to the disk)
+    with pytest.raises(CorruptionError):
+        read_all(table)
+        pytest.fail("a flipped byte in a table build() returned was read as data: it was built with checksums on")
+
+
+@pytest.mark.day2_task2
+@pytest.mark.parametrize("section", ["meta", "filter", "block-with-a-zeroed-crc"])
+def test_with_checksums_on_a_change_to_any_section_is_corruption(tmp_path: Path, section: str) -> None:
+    """With checksums on, a changed meta or filter section, or a block whose crc slot was zeroed, was not refused."""
+    build(tmp_path, checksums=True, bloom_bits_per_key=10).close()
+    raw = bytearray(sst_path(tmp_path, 7).read_bytes())
+    meta_offset, meta_size, filter_offset, filter_size = struct.unpack_from("<QIQI", raw, len(raw) - 40)
+    if section == "meta":  # the last key of the last block, one byte later: the meta still decodes
+        position = raw.rindex(b"k190", meta_offset, meta_offset + meta_size)
+        raw[position + 3] += 1
+    elif section == "filter":  # no bit set: every key ruled out
+        raw[filter_offset : filter_offset + filter_size - 1] = bytes(filter_size - 1)
+    else:  # a damaged value, and its block's crc slot zeroed as if it held no checksum
+        first = decode_block_meta(bytes(raw[meta_offset : meta_offset + meta_size]))[0]
+        raw[raw.index(b"v001") + 3] ^= 0x01
+        raw[first.offset + first.size : first.offset + first.size + 4] = bytes(4)
+    sst_path(tmp_path, 8).write_bytes(bytes(raw))
+    with pytest.raises(CorruptionError):
+        table = SsTable.open(8, sst_path(tmp_path, 8), None)
+        read_all(table)
+        [table.may_contain(key) for key, _ in ENTRIES]
+        pytest.fail(
+            f"the table's {section} changed, and its checksum says so: the flags say every section carries one, "
+            "so it must be checked (a zero checksum is a checksum too)"
+        )
+
+
 @pytest.mark.day2_task1
 def test_every_truncation_of_block_meta_is_detected() -> None:
     """A block meta section cut short was decoded without CorruptionError."""

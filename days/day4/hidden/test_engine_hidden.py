@@ -870,6 +870,63 @@ def test_a_get_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_pa
     )
 
 
+@pytest.mark.day4_task3
+def test_a_scan_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_path: Path) -> None:
+    """A scan that a compaction overtook as it started mixed two states (a KeyError, or keys from the wrong table)."""
+    db = open_db(path=tmp_path / "db", num_memtable_limit=NO_FLUSH, target_sst_size=128, block_size=48)
+    for round_ in range(3):
+        for n in range(12):
+            db.put(b"key%02d" % n, b"round-%d" % round_)
+        db.force_flush()
+    memtable = db.state.memtable
+    overtaken: list[bool] = []
+
+    def scan_then_compact(*arguments: object, **flags: object) -> object:
+        del memtable.scan  # the scan has taken its state: a full compaction now replaces every SST in it
+        db.force_full_compaction()
+        overtaken.append(True)
+        return memtable.scan(*arguments, **flags)
+
+    memtable.scan = scan_then_compact
+    got = list(db.scan())
+    assert overtaken, "the test's compaction did not run inside the scan (the active memtable was not scanned)"
+    want = [(b"key%02d" % n, b"round-2") for n in range(12)]
+    assert got == want, (
+        "a scan takes the state once and reads every table from it: a compaction that publishes a new state while "
+        f"the scan starts must not change what it finds. Expected {show(want)}, got {show(got)}"
+    )
+
+
+@pytest.mark.day4_task2
+def test_a_get_asks_each_table_s_filter_before_reading_a_block(tmp_path: Path) -> None:
+    """With bloom filters on, a get of an absent key read the SST's blocks instead of asking may_contain first."""
+    chosen = options_for_day(4, bloom_bits_per_key=10, block_cache_bytes=0, target_sst_size=1 << 20)
+    with LsmStorage.open(tmp_path / "db", chosen) as db:
+        for n in range(0, 400, 2):
+            db.put(b"key%04d" % n, b"value")
+        db.force_flush()
+        before = db.stats()
+        for n in range(1, 400, 2):  # absent keys inside the table's key range
+            db.get(b"key%04d" % n)
+        after = db.stats()
+    read = after["blocks_read"] - before["blocks_read"]
+    assert read <= 20, (
+        f"200 gets of absent keys inside one SST's range read {read} blocks: the table's filter (day 7, "
+        "SsTable.may_contain) rules out most of them without a read; ask it before reading a block"
+    )
+
+
+@pytest.mark.day4_task4
+def test_sync_after_close_raises_even_with_a_wal(tmp_path: Path) -> None:
+    """With the WAL on, sync() after close() returned quietly instead of raising LsmError."""
+    db = LsmStorage.open(tmp_path / "db", options_for_day(4, enable_wal=True, enable_manifest=True))
+    db.put(b"k", b"v")
+    db.close()
+    with pytest.raises(LsmError):
+        db.sync()
+        pytest.fail("sync() on a closed database must raise LsmError: nothing it promises can happen any more")
+
+
 class SstNames:
     """Watches fsyncs and renames (real calls on real files): which SSTs got a durable name, in order."""
 

@@ -754,6 +754,40 @@ def test_a_compaction_drops_the_cached_blocks_of_the_tables_it_deleted(open_db: 
     )
 
 
+@pytest.mark.day5_task1
+def test_an_output_is_cut_when_its_size_reaches_the_target_exactly(tmp_path: Path) -> None:
+    """An output SST was cut only once its estimated size passed target_sst_size, not when it reached it."""
+    entries = [(b"key%02d" % n, b"value-%02d" % n) for n in range(9)]
+    probe = SsTableBuilder(options_for_day(5, block_size=128))
+    for key, value in entries[:3]:
+        probe.add(key, value)
+    target = probe.estimated_size()  # what three entries are estimated at: the target, reached exactly
+    outputs = write_outputs(tmp_path, entries, is_bottom=False, target=target)
+    sizes = [len(collect(SsTableIterator.create_and_seek_to_first(table))) for table in outputs]
+    assert sizes == [3, 3, 3], (
+        f"with target_sst_size={target}, the estimate of three entries, each output must be cut after its third "
+        f"entry (once its estimated_size() reaches the target); the outputs held {sizes} entries"
+    )
+
+
+@pytest.mark.day5_task5
+def test_a_tiered_full_compaction_of_only_deletes_leaves_no_empty_tier(open_db: OpenDb) -> None:
+    """A tiered full compaction whose every key was deleted left an empty tier behind."""
+    db = open_db(STRATEGIES["tiered"])
+    for n in range(10):
+        db.put(b"key%02d" % n, b"value")
+    db.force_flush()
+    for n in range(10):
+        db.delete(b"key%02d" % n)
+    db.force_flush()
+    db.force_full_compaction()
+    tiers = db.state.levels
+    assert () not in tiers and not db.state.l0_sstables, (
+        f"every key was deleted, so the full compaction writes nothing and the tree is empty; got the tiers {tiers}"
+    )
+    assert list(db.scan()) == [], "every key was deleted: the scan must be empty"
+
+
 @pytest.mark.day5_task5
 def test_overlapping_l0_ssts_are_merged_not_moved(open_db: OpenDb) -> None:
     """L0 SSTs whose key ranges overlap were moved down as they were: a level then held overlapping SSTs."""

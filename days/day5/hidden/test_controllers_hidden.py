@@ -513,3 +513,19 @@ def test_leveled_apply_works_without_sst_infos() -> None:
     after = leveled().apply_result(TreeShape((9,), ((), (5, 6), (1, 2, 3)), {}), task, [7, 8])
     assert after.l0 == (9,) and after.levels[1] == (6,), f"expected L0 (9,) and L2 (6,), got {after}"
     assert sorted(after.levels[2]) == [1, 3, 7, 8], f"expected L3 to hold 1, 3, 7 and 8, got {after.levels[2]}"
+
+
+@pytest.mark.day5_task3
+@pytest.mark.parametrize("num_tiers", [2, 3, 4])
+def test_a_tiered_task_is_the_bottom_exactly_when_it_takes_every_tier(num_tiers: int) -> None:
+    """A tiered task that took every tier was not marked is_bottom (its tombstones kept), or one that did not was."""
+    controller = TieredController(TieredCompactionOptions(num_tiers=num_tiers, max_size_amplification_percent=10_000))
+    for sizes in [(1, 3), (1, 1, 9), (2, 5, 9, 30), (1, 1, 1, 1, 40), (5, 5, 5, 5, 5)]:
+        task = controller.generate_task(tier_shape(*sizes))
+        if task is None:
+            continue
+        takes_all = len(task.tiers) == len(sizes)
+        assert task.is_bottom == takes_all, (
+            f"num_tiers={num_tiers}, tiers of {sizes} SSTs: the task takes {len(task.tiers)} of {len(sizes)} tiers, "
+            f"so is_bottom must be {takes_all} (only a merge into the oldest tier may drop tombstones)"
+        )
