@@ -79,7 +79,7 @@ def call_sync(log: FakeLog, sync: Callable[[], None], outcomes: list[Outcome]) -
     number = log.write()
     try:
         sync()
-    except Exception as error:
+    except BaseException as error:  # an fsync may fail with any exception, and each caller must see it
         outcomes.append(Outcome(number, error, log.durable()))
     else:
         outcomes.append(Outcome(number, None, log.durable()))

@@ -225,3 +225,12 @@ def test_single_entry_block_seeks_both_ways() -> None:
     block = build_all([(b"m", b"only")])
     assert BlockIterator.create_and_seek_to_key(block, b"a").key() == b"m", "seek before the only key must land on it"
     assert not BlockIterator.create_and_seek_to_key(block, b"n").is_valid(), "seek after the only key must be invalid"
+
+
+@pytest.mark.day1_task2
+def test_an_entry_with_an_empty_key_is_corruption() -> None:
+    """A block whose first entry has an empty key was decoded without CorruptionError (keys are never empty)."""
+    entry = struct.pack("<HHBI", 0, 0, 0, 1) + b"x"  # overlap 0, no key byte, a value
+    with pytest.raises(CorruptionError):
+        Block.decode(entry + struct.pack("<HH", 0, 1))
+        pytest.fail("an entry of 0 key bytes (overlap 0 and rest 0) must be refused: a key has at least one byte")

@@ -296,12 +296,35 @@ def test_block_meta_that_does_not_match_the_blocks_is_refused(tmp_path: Path) ->
         "blocks out of key order": [metas[1], metas[0], *metas[2:]],
         "first key after last key": [BlockMeta(0, metas[0].size, b"k040", b"k000"), *metas[1:]],
         "a block missing at the end": metas[:-1],
+        "two blocks that share a key": [
+            metas[0],
+            BlockMeta(metas[1].offset, metas[1].size, metas[0].last_key, metas[1].last_key),
+            *metas[2:],
+        ],
     }
-    for what, bad in variants.items():
+    # a block of 0 bytes with its crc slot, between blocks 0 and 1: only its size is wrong
+    between = metas[0].last_key + b"\0"
+    shifted = [replace(m, offset=m.offset + 4) for m in metas[1:]]
+    zero_block = [metas[0], BlockMeta(metas[1].offset, 0, between, between), *shifted]
+    zero_data = data[: metas[1].offset] + b"\0" * 4 + data[metas[1].offset :]
+    cases = [(what, bad, data) for what, bad in variants.items()] + [("a block of 0 bytes", zero_block, zero_data)]
+    for what, bad, blocks in cases:
         meta = b"".join([struct.pack("<I", len(bad))] + [pack_meta(m) for m in bad])
         tail = meta + b"\0" * 4 + b"\0" * 4
-        raw_bad = data + tail + footer(len(data), len(meta), len(data) + len(meta) + 4, 0)
+        raw_bad = blocks + tail + footer(len(blocks), len(meta), len(blocks) + len(meta) + 4, 0)
+        with pytest.raises(CorruptionError):
+            open_bytes(tmp_path, raw_bad)
+            pytest.fail(f"SsTable.open accepted block meta with {what}: open checks the meta against the blocks")
         assert_corruption_names_file(tmp_path, raw_bad, f"block meta with {what}")
+
+
+@pytest.mark.day2_task1
+def test_block_meta_with_bytes_after_its_entries_is_refused() -> None:
+    """decode_block_meta accepted bytes left over after the entries its count announces."""
+    encoded = encode_block_meta([BlockMeta(0, 10, b"a", b"b"), BlockMeta(10, 12, b"c", b"d")])
+    with pytest.raises(CorruptionError):
+        decode_block_meta(encoded + b"xyz")
+        pytest.fail("block meta of 2 entries followed by 3 more bytes must be refused: the count says where it ends")
 
 
 def pack_meta(meta: BlockMeta) -> bytes:

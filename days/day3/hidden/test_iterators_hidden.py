@@ -111,6 +111,8 @@ def test_an_error_from_a_child_propagates_and_fails_the_merge(fail_at: int, posi
         collect(iterator)
     assert raised.value is faulty.error, f"the child's own exception must reach the caller, got {raised.value!r}"
     assert not iterator.is_valid(), "after a child failed, the merge must not be valid"
+    active = iterator.num_active_iterators()
+    assert active == 0, f"a merge that failed holds no active iterator (it drops its children), but it counts {active}"
     with pytest.raises(LsmError):
         iterator.next()
 
@@ -179,6 +181,8 @@ def test_an_error_from_a_side_propagates_and_fails_the_two_merge() -> None:
     with pytest.raises(DiskError):
         collect(iterator)
     assert not iterator.is_valid(), "after a side failed, the two-merge must not be valid"
+    active = iterator.num_active_iterators()
+    assert active == 0, f"a two-merge that failed holds no active iterator, but it counts {active}"
     with pytest.raises(LsmError):
         iterator.next()
 
@@ -264,3 +268,8 @@ def test_an_error_opening_a_table_propagates_and_fails_the_concat() -> None:
     assert not iterator.is_valid(), "after a table failed to open, the iterator must not be valid"
     with pytest.raises(LsmError):
         iterator.next()
+    iterator.seek_to_key(b"a")  # a new seek starts over, and forgets the failure
+    got = collect(iterator)
+    assert got == [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], f"after a new seek, expected every entry, got {show(got)}"
+    iterator.next()  # past the end of an iterator that no longer failed: nothing happens
+    assert not iterator.is_valid(), "next() past the end must leave the iterator invalid"

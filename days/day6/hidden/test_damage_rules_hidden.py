@@ -214,8 +214,9 @@ def test_an_all_ones_header_followed_only_by_a_damaged_record_is_a_torn_tail() -
         (LevelCompactionTask(0, (), 200, (), True), False),
         (LevelCompactionTask(0, (), 0, (), True), True),
         (LevelCompactionTask(0, (999,), 1, (), False), False),
+        (LevelCompactionTask(1, (), 1, (), False), False),
     ],
-    ids=["level-beyond-the-tree", "into-level-0", "unknown-input"],
+    ids=["level-beyond-the-tree", "into-level-0", "unknown-input", "from-a-level-into-itself"],
 )
 def test_manifest_record_with_impossible_content_is_corruption_naming_its_offset(
     open_db: OpenDb, tmp_path: Path, task: LevelCompactionTask, full: bool

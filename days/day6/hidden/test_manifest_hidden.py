@@ -132,6 +132,19 @@ def test_decode_refuses_malformed_records(payload: bytes, what: str) -> None:
 
 
 @pytest.mark.day6_task2
+@pytest.mark.parametrize("flag", ["full", "is_bottom"])
+def test_a_flag_byte_other_than_0_or_1_is_refused(flag: str) -> None:
+    """A compaction record whose full or is_bottom byte held 7 was read as True instead of CorruptionError."""
+    payload = bytearray(encode_manifest_record(CompactionRecord(LevelCompactionTask(0, (7,), 1, (1,), False), (9,))))
+    position = 1 if flag == "full" else len(payload) - len(ids(9)) - 1  # full follows the type; is_bottom the task
+    assert payload[position] == 0, f"the test expects {flag} at byte {position} of {payload.hex(' ')}"
+    payload[position] = 7
+    with pytest.raises(CorruptionError):
+        got = decode_manifest_record(bytes(payload), "MANIFEST")
+        pytest.fail(f"a {flag} byte of 7 must be refused (a flag is 0 or 1: anything else is damage), got {got!r}")
+
+
+@pytest.mark.day6_task2
 def test_large_snapshot_round_trips(tmp_path: Path) -> None:
     """A snapshot of a large tree (thousands of ids in many levels) did not read back intact."""
     levels = tuple(tuple(range(1000 * level + 1, 1000 * level + 1 + 600)) for level in range(1, 6))

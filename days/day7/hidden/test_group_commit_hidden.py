@@ -55,6 +55,32 @@ def test_every_caller_sharing_a_failed_fsync_gets_its_error() -> None:
     assert described == [expected] * 9, f"expected each of the 9 callers to raise {expected}, got {described}"
 
 
+class Interrupted(BaseException):
+    """An fsync stopped by something other than an ``Exception`` (as ``KeyboardInterrupt`` is)."""
+
+
+@pytest.mark.day7_task4
+def test_every_caller_sharing_an_fsync_stopped_by_a_base_exception_gets_it() -> None:
+    """An fsync that raised a BaseException (not an Exception) left the callers that shared it believing it worked."""
+
+    def interrupted(fsync: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fsync()
+            except OSError as error:
+                raise Interrupted(str(error)) from error
+
+        return GroupCommit(run).sync
+
+    log = FakeLog(fail=frozenset({2}))
+    _, rest = run_with_latecomers(log, 5, interrupted)
+    returned = [o.write for o in rest if o.error is None]
+    assert not returned, (
+        f"the fsync the callers shared was interrupted, yet the callers of writes {returned} returned as if it had "
+        "succeeded: catch BaseException, not only Exception, when you hand the round's outcome to its callers"
+    )
+
+
 @pytest.mark.day7_task4
 def test_a_sync_after_a_failed_fsync_runs_a_new_fsync() -> None:
     """After an fsync raised, the next sync did not run a fresh fsync (it stayed stuck, or repeated the old error)."""
