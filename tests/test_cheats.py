@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, checker, compiled_reference_cheat, submission
+from tests.helpers import ROOT, checker, compiled_reference_cheat, null_submission, submission
 
 CHEATS = ROOT / "tests" / "cheats"
 SETTLE_SECONDS = 10
@@ -209,3 +209,27 @@ def test_a_submission_is_not_graded_where_no_file_guard_holds(tmp_path: Path) ->
     assert "grading refused: this machine has no Landlock" in completed.stderr, completed.stderr
     assert "--without-landlock" in completed.stderr, "the refusal should say how to grade anyway"
     assert not report.exists() and not results.exists(), "a report was written for a submission that was not graded"
+
+
+def test_code_that_does_nothing_earns_nothing(tmp_path: Path) -> None:
+    """Every stub answering a trivial value (no entry, an invalid iterator, an empty table): 0 on every day.
+
+    A test that such code passes is an invariant: it must carry ``@pytest.mark.invariant``
+    (it then earns its points once its task's other tests pass), or check that the
+    code did something before it checks what should not have happened.
+    """
+    folder = null_submission(tmp_path / "submission")
+    report = tmp_path / "report.json"
+    days = [arg for day in range(1, 8) for arg in ("--day", str(day))]
+    limits = ["--test-timeout", "15", "--day-time-limit", "300"]
+    completed = checker("--submission", str(folder), *days, *limits, "--no-compose", "--json", str(report))
+    assert report.exists(), f"no report was written:\n{completed.stdout}\n{completed.stderr}"
+    earned = [
+        f"day {day['day']}: {test['name']} ({test['score']} points)"
+        for day in json.loads(report.read_text())["days"]
+        for test in day["tests"]
+        if test["score"] > 0
+    ]
+    assert not earned, "code that does nothing earned points; mark these tests invariant or make them check work:\n" + (
+        "\n".join(earned)
+    )

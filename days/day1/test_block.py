@@ -58,6 +58,7 @@ def test_built_block_never_exceeds_block_size() -> None:
 
 
 @pytest.mark.day1_task1
+@pytest.mark.invariant
 def test_new_builder_is_empty_until_an_entry_is_added() -> None:
     """A new builder is empty until an entry is added."""
     builder = BlockBuilder(options_for_day(1))
@@ -145,6 +146,7 @@ def test_seek_before_first_key_lands_on_first_key() -> None:
 
 
 @pytest.mark.day1_task3
+@pytest.mark.invariant
 def test_seek_past_last_key_makes_iterator_invalid() -> None:
     """seek_to_key past the last key leaves the iterator invalid."""
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"zucchini")

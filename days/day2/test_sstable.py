@@ -179,6 +179,7 @@ def test_seek_to_key_inside_a_block_lands_on_the_first_key_at_or_after_it(tmp_pa
 
 
 @pytest.mark.day2_task3
+@pytest.mark.invariant
 def test_seek_past_the_last_key_is_invalid(tmp_path: Path) -> None:
     """seek_to_key past the table's last key leaves the iterator invalid."""
     iterator = SsTableIterator.create_and_seek_to_key(build_table(tmp_path), b"k191")

@@ -58,6 +58,7 @@ def test_merge_skips_empty_children() -> None:
 
 
 @pytest.mark.day3_task2
+@pytest.mark.invariant
 def test_merge_of_no_children_is_invalid() -> None:
     """A merge of no children, or of only empty ones, is invalid from the start."""
     assert not MergeIterator([]).is_valid(), "a merge of no iterators must not be valid"
@@ -65,6 +66,7 @@ def test_merge_of_no_children_is_invalid() -> None:
 
 
 @pytest.mark.day3_task2
+@pytest.mark.invariant
 def test_merge_stays_invalid_after_the_last_entry() -> None:
     """After its last entry a merge is invalid, and num_active_iterators() is 0."""
     iterator = merge([(b"a", b"1")], [(b"a", b"2")])

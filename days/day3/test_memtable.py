@@ -81,6 +81,7 @@ def test_scan_includes_start_and_excludes_stop_by_default() -> None:
 
 
 @pytest.mark.day3_task1
+@pytest.mark.invariant
 def test_scan_with_start_after_stop_is_empty() -> None:
     """scan with start after stop is an empty range: the iterator is invalid at once."""
     iterator = memtable_of(FRUIT).scan(b"kiwi", b"apple")

@@ -164,6 +164,7 @@ def test_newest_value_wins_across_memtables_and_ssts(open_db: OpenDb, tmp_path: 
 
 
 @pytest.mark.day4_task2
+@pytest.mark.invariant
 def test_tombstone_in_memtable_hides_older_value_in_sst(open_db: OpenDb, tmp_path: Path) -> None:
     """A delete in the memtable hides the key's older value in an SST: get returns None."""
     write_sst(tmp_path, 1, [(b"k", b"old")])
@@ -236,6 +237,7 @@ def test_scan_merges_memtables_and_ssts_and_hides_tombstones(open_db: OpenDb, tm
 
 
 @pytest.mark.day4_task3
+@pytest.mark.invariant
 def test_scan_with_start_after_stop_yields_nothing(open_db: OpenDb, tmp_path: Path) -> None:
     """scan with start after stop yields nothing, even with both bounds included."""
     db = open_with_letters(open_db, tmp_path)

@@ -210,6 +210,7 @@ def test_tombstones_are_dropped_at_the_bottom(tmp_path: Path) -> None:
 
 
 @pytest.mark.day5_task1
+@pytest.mark.invariant
 def test_only_tombstones_at_the_bottom_write_no_table(tmp_path: Path) -> None:
     """A compaction at the bottom whose input is only tombstones writes no SST."""
     writer = Writer(tmp_path)

@@ -61,6 +61,7 @@ SIMPLE = SimpleLeveledCompactionOptions(size_ratio_percent=200, level0_file_num_
 
 
 @pytest.mark.day5_task2
+@pytest.mark.invariant
 def test_simple_l0_below_trigger_asks_for_nothing() -> None:
     """Simple leveled generate_task returns None while L0 holds fewer files than its trigger."""
     shape = counted_shape(1)
@@ -78,6 +79,7 @@ def test_simple_l0_at_trigger_merges_into_l1() -> None:
 
 
 @pytest.mark.day5_task2
+@pytest.mark.invariant
 def test_simple_every_ratio_exactly_at_the_limit_asks_for_nothing() -> None:
     """Simple leveled generate_task returns None when every level's ratio is exactly size_ratio_percent."""
     shape = counted_shape(2, 4, 8, 16)
@@ -135,6 +137,7 @@ TIERED = TieredCompactionOptions(num_tiers=4, max_size_amplification_percent=200
 
 
 @pytest.mark.day5_task3
+@pytest.mark.invariant
 def test_tiered_fewer_tiers_than_num_tiers_asks_for_nothing() -> None:
     """Tiered generate_task returns None while there are fewer tiers than num_tiers."""
     task = TieredController(TIERED).generate_task(tier_shape(1, 1, 2))

@@ -39,6 +39,7 @@ def random_keys(count: int, seed: int) -> list[bytes]:
 
 @pytest.mark.day7_task1
 @given(st.sets(st.binary(min_size=1, max_size=20), max_size=200), st.integers(min_value=1, max_value=20))
+@pytest.mark.invariant
 def test_every_added_key_may_be_contained(keys: set[bytes], bits_per_key: int) -> None:
     """A decoded Bloom filter's may_contain is True for every key added, for any key set and bits_per_key."""
     bloom = build_filter(sorted(keys), bits_per_key)

@@ -39,6 +39,7 @@ def test_checksum_is_crc32() -> None:
 
 
 @pytest.mark.day7_task3
+@pytest.mark.invariant
 def test_verify_checksum_accepts_the_right_checksum() -> None:
     """verify_checksum returns without error when the stored checksum matches the data."""
     verify_checksum(b"123456789", 0xCBF43926, "test data")

@@ -67,6 +67,7 @@ def seek(raw: bytes, target: bytes) -> tuple[bytes, bytes | None] | None:
         (b"k", b"k", 0),  # a one-byte key always stores its byte
     ],
 )
+@pytest.mark.invariant
 def test_shared_prefix_length_is_the_common_prefix_capped_below_the_key_length(
     first_key: bytes, key: bytes, expected: int
 ) -> None:
@@ -79,6 +80,7 @@ def test_shared_prefix_length_is_the_common_prefix_capped_below_the_key_length(
 
 
 @pytest.mark.day7_task2
+@pytest.mark.invariant
 def test_compressed_blocks_of_adversarial_keys_read_back_like_plain_ones() -> None:
     """A prefix-compressed block of tricky keys holds the same entries and answers seek_to_key like a plain one."""
     for start in range(len(ADVERSARIAL_KEYS)):

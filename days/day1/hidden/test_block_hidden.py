@@ -47,6 +47,7 @@ def test_entry_that_fills_the_block_exactly_is_accepted() -> None:
 
 
 @pytest.mark.day1_task1
+@pytest.mark.invariant
 def test_entry_one_byte_too_large_is_refused() -> None:
     """An entry one byte larger than the room left in the block was accepted."""
     builder = BlockBuilder(options_for_day(1, block_size=28))
@@ -142,6 +143,7 @@ def test_keys_out_of_order_are_detected() -> None:
 
 
 @pytest.mark.day1_task2
+@pytest.mark.invariant
 def test_every_truncation_of_a_block_is_detected() -> None:
     """Decoding a block cut short at some length did not raise CorruptionError."""
     encoded = build_all([(b"apple", b"red"), (b"banana", None), (b"cherry", b"")]).encode()
@@ -156,6 +158,7 @@ def test_every_truncation_of_a_block_is_detected() -> None:
 
 @pytest.mark.day1_task2
 @given(st.binary(max_size=80))
+@pytest.mark.invariant
 def test_garbage_raises_only_corruption_error(raw: bytes) -> None:
     """Decoding garbage raised something other than CorruptionError (e.g. struct.error or IndexError)."""
     try:
@@ -214,6 +217,7 @@ def test_seek_to_every_present_key_finds_its_value(entries: list[tuple[bytes, by
 
 
 @pytest.mark.day1_task3
+@pytest.mark.invariant
 def test_new_iterator_is_not_valid_until_positioned() -> None:
     """An iterator made with BlockIterator(block) claimed to be on an entry before any seek."""
     assert not BlockIterator(build_all([(b"a", b"1")])).is_valid(), "a fresh BlockIterator must not be valid"

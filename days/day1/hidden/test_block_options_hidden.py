@@ -192,6 +192,7 @@ def test_seek_compares_whole_keys_not_their_stored_rest() -> None:
 
 
 @pytest.mark.day1_task3
+@pytest.mark.invariant
 def test_a_block_iterator_counts_as_one_iterator() -> None:
     """num_active_iterators() of a block iterator was not 1."""
     got = BlockIterator.create_and_seek_to_first(build_all([(b"a", b"1")])).num_active_iterators()

@@ -93,6 +93,7 @@ def test_the_cache_never_holds_more_bytes_than_its_capacity() -> None:
 
 
 @pytest.mark.day2_task4
+@pytest.mark.invariant
 def test_small_blocks_are_not_evicted_to_make_room_by_count() -> None:
     """The cache evicted blocks although their bytes fitted its capacity (it counted blocks, not bytes)."""
     blocks = {(1, i): block_of(20, b"%d" % i) for i in range(40)}

@@ -151,6 +151,7 @@ def test_block_meta_round_trips_through_its_encoding(fields: list[tuple[int, int
 
 @pytest.mark.day2_task1
 @given(st.binary(max_size=80))
+@pytest.mark.invariant
 def test_decoding_garbage_block_meta_raises_only_corruption_error(raw: bytes) -> None:
     """decode_block_meta on garbage raised something other than CorruptionError (e.g. struct.error)."""
     with contextlib.suppress(CorruptionError):

@@ -124,6 +124,7 @@ def test_with_checksums_on_a_change_to_any_section_is_corruption(tmp_path: Path,
 
 
 @pytest.mark.day2_task1
+@pytest.mark.invariant
 def test_every_truncation_of_block_meta_is_detected() -> None:
     """A block meta section cut short was decoded without CorruptionError."""
     raw = encode_block_meta([BlockMeta(0, 50, b"a" * 10, b"b" * 10), BlockMeta(54, 50, b"c" * 10, b"d" * 10)])
@@ -142,6 +143,7 @@ def test_reading_a_block_outside_the_table_raises_index_error(tmp_path: Path) ->
 
 
 @pytest.mark.day2_task3
+@pytest.mark.invariant
 def test_an_sst_iterator_counts_as_one_iterator(tmp_path: Path) -> None:
     """num_active_iterators() of an SST iterator was not 1."""
     got = SsTableIterator.create_and_seek_to_first(build(tmp_path)).num_active_iterators()
@@ -155,6 +157,7 @@ def block_of(size: int, tag: bytes) -> Block:
 
 
 @pytest.mark.day2_task4
+@pytest.mark.invariant
 def test_capacity_freed_by_evict_table_can_be_used_again() -> None:
     """evict_table did not give back the bytes of the blocks it dropped, so the cache held less and less."""
     blocks = {(sst, i): block_of(40, b"%d" % i) for sst in (1, 2) for i in range(2)}

@@ -90,6 +90,7 @@ def test_an_error_inside_a_table_propagates_and_fails_the_concat_until_a_seek() 
 
 
 @pytest.mark.day3_task3
+@pytest.mark.invariant
 def test_next_past_the_end_keeps_every_iterator_exhausted() -> None:
     """next() on an exhausted iterator raised an unexpected error or made it valid again."""
     memtable = MemTable(1, options_for_day(3))

@@ -248,6 +248,7 @@ def test_concat_refuses_overlapping_or_unsorted_tables() -> None:
 
 
 @pytest.mark.day3_task3
+@pytest.mark.invariant
 def test_concat_of_no_tables_or_past_the_end_is_invalid() -> None:
     """A concat iterator over no tables, or seeked past the last key, claimed to be valid."""
     assert not ConcatIterator.create_and_seek_to_first([], Opener()).is_valid(), "no tables: must be invalid"

@@ -146,6 +146,7 @@ def test_writes_during_a_scan_do_not_change_what_it_returns(
 
 
 @pytest.mark.day3_task1
+@pytest.mark.invariant
 def test_scans_running_alongside_a_writer_thread_see_a_consistent_prefix_of_its_writes() -> None:
     """A scan racing a writer thread failed, was out of order, or saw a later write without an earlier one."""
     seed = 3

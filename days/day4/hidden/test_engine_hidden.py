@@ -672,6 +672,7 @@ def test_second_open_of_an_open_directory_raises_lsm_error(open_db: OpenDb, tmp_
 
 
 @pytest.mark.day4_task4
+@pytest.mark.invariant
 def test_second_close_is_a_no_op(open_db: OpenDb, tmp_path: Path) -> None:
     """A second close() raised, or wrote anything."""
     db = open_db()
@@ -725,6 +726,7 @@ def test_close_writes_every_memtable_to_l0(open_db: OpenDb) -> None:
 
 
 @pytest.mark.day4_task4
+@pytest.mark.invariant
 def test_flush_is_reported_only_after_its_sst_is_complete(recorded: Callable) -> None:
     """memtable_flushed was called before the SST file was complete, or not for every flush, or not oldest first."""
     db, durability = recorded(target_sst_size=64, num_memtable_limit=2)

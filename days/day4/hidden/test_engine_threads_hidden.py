@@ -166,6 +166,7 @@ def test_writers_racing_force_flush_and_sync_lose_nothing(open_db: OpenDb) -> No
 
 
 @pytest.mark.day4_task2
+@pytest.mark.invariant
 def test_gets_racing_a_writer_find_every_completed_write(open_db: OpenDb) -> None:
     """A get running alongside a writer (and its freezes and flushes) missed a write that had completed."""
     count = 600

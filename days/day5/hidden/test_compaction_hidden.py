@@ -137,6 +137,7 @@ def test_a_huge_entry_does_not_stop_the_split(tmp_path: Path) -> None:
 
 
 @pytest.mark.day5_task1
+@pytest.mark.invariant
 def test_an_empty_merge_writes_no_table(tmp_path: Path) -> None:
     """A compaction of nothing wrote an (empty) SST."""
     for is_bottom in (False, True):
@@ -343,6 +344,7 @@ def test_compaction_bytes_are_counted_in_the_stats(open_db: OpenDb) -> None:
 
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", ["simple", "tiered"])
+@pytest.mark.invariant
 def test_compacted_input_files_are_deleted(open_db: OpenDb, tmp_path: Path, strategy: str) -> None:
     """SST files that a compaction replaced stayed on disk, or a live SST's file disappeared."""
     db = open_db(STRATEGIES[strategy])
@@ -653,6 +655,7 @@ def load_ascending(db: LsmStorage, count: int) -> dict[bytes, bytes]:
 
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", ["simple", "leveled"])
+@pytest.mark.invariant
 def test_a_trivial_move_keeps_the_moved_files(open_db: OpenDb, tmp_path: Path, strategy: str) -> None:
     """A trivial move deleted the file of an SST it moved down (or kept a file no SST uses)."""
     db = open_db(STRATEGIES[strategy])
@@ -688,6 +691,7 @@ def test_a_full_compaction_rewrites_even_ssts_it_could_move(open_db: OpenDb) -> 
 
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", ["simple", "leveled"])
+@pytest.mark.invariant
 def test_l0_ssts_that_share_a_boundary_key_are_merged_not_moved(open_db: OpenDb, strategy: str) -> None:
     """Two L0 SSTs whose ranges meet at one key were moved down as a sorted run: the level held that key twice."""
     db = open_db(STRATEGIES[strategy])
@@ -789,6 +793,7 @@ def test_a_tiered_full_compaction_of_only_deletes_leaves_no_empty_tier(open_db: 
 
 
 @pytest.mark.day5_task5
+@pytest.mark.invariant
 def test_overlapping_l0_ssts_are_merged_not_moved(open_db: OpenDb) -> None:
     """L0 SSTs whose key ranges overlap were moved down as they were: a level then held overlapping SSTs."""
     db = open_db(STRATEGIES["leveled"])

@@ -335,6 +335,7 @@ def engines(tmp_path: Path) -> Iterator[list[LsmStorage]]:
 
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.invariant
 def test_engine_with_compaction_matches_a_dict(tmp_path: Path, engines: list[LsmStorage], strategy: str) -> None:
     """With compaction on, the engine's gets and scans disagreed with a dict of the same writes and deletes."""
     options = options_for_day(

@@ -49,6 +49,7 @@ def open_db(tmp_path: Path, opened: list[LsmStorage], **overrides: object) -> Ls
 
 
 @pytest.mark.day5_task5
+@pytest.mark.invariant
 def test_a_compactor_without_a_strategy_leaves_l0_alone(tmp_path: Path, opened: list[LsmStorage]) -> None:
     """With NoCompaction, after_flush or compact_once failed or changed the tree."""
     db = open_db(tmp_path, opened, compaction=NoCompaction(), background_work=False)
@@ -66,6 +67,7 @@ def test_a_compactor_without_a_strategy_leaves_l0_alone(tmp_path: Path, opened: 
 
 @pytest.mark.day5_task5
 @pytest.mark.parametrize("compaction", [LEVELED, TIERED, NoCompaction()], ids=["leveled", "tiered", "none"])
+@pytest.mark.invariant
 def test_full_compaction_of_an_empty_tree_does_nothing(
     tmp_path: Path, opened: list[LsmStorage], compaction: object
 ) -> None:
@@ -79,6 +81,7 @@ def test_full_compaction_of_an_empty_tree_does_nothing(
 
 
 @pytest.mark.day5_task5
+@pytest.mark.invariant
 def test_tiered_after_flush_without_a_new_table_adds_no_tier(tmp_path: Path, opened: list[LsmStorage]) -> None:
     """Under tiered compaction, after_flush with nothing new in L0 added an (empty) tier or changed the tiers."""
     db = open_db(tmp_path, opened, compaction=TIERED, background_work=False)

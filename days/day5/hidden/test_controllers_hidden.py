@@ -61,6 +61,7 @@ def simple(**changes: int) -> SimpleLeveledController:
 
 
 @pytest.mark.day5_task2
+@pytest.mark.invariant
 def test_simple_l0_one_file_short_of_the_trigger_is_left_alone() -> None:
     """Simple leveled compacted L0 before it held level0_file_num_compaction_trigger files."""
     task = simple(level0_file_num_compaction_trigger=3).generate_task(counted_shape(2))
@@ -368,6 +369,7 @@ def test_leveled_l0_never_skips_a_level_that_holds_data() -> None:
 
 
 @pytest.mark.day5_task4
+@pytest.mark.invariant
 def test_leveled_level_exactly_at_its_target_is_left_alone() -> None:
     """Leveled compaction compacted a level whose size equals its target (ratio 1 is not over)."""
     l3 = [info(10, 384 * KIB, b"a", b"m"), info(11, 384 * KIB, b"n", b"z")]
@@ -517,6 +519,7 @@ def test_leveled_apply_works_without_sst_infos() -> None:
 
 @pytest.mark.day5_task3
 @pytest.mark.parametrize("num_tiers", [2, 3, 4])
+@pytest.mark.invariant
 def test_a_tiered_task_is_the_bottom_exactly_when_it_takes_every_tier(num_tiers: int) -> None:
     """A tiered task that took every tier was not marked is_bottom (its tombstones kept), or one that did not was."""
     controller = TieredController(TieredCompactionOptions(num_tiers=num_tiers, max_size_amplification_percent=10_000))

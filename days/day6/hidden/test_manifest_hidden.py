@@ -83,6 +83,7 @@ def test_every_truncation_of_a_manifest_reads_exactly_its_complete_records(tmp_p
 
 
 @pytest.mark.day6_task2
+@pytest.mark.invariant
 def test_every_single_bit_flip_is_caught_or_drops_only_the_last_record() -> None:
     """A flipped bit in a manifest gave a wrong record, a wrong exception, or dropped records before the last."""
     data, ends = manifest_bytes()

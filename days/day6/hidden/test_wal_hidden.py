@@ -101,6 +101,7 @@ def test_zero_filled_tail_is_a_torn_tail() -> None:
 
 
 @pytest.mark.day6_task1
+@pytest.mark.invariant
 def test_every_single_bit_flip_is_caught_or_drops_only_the_last_record() -> None:
     """A flipped bit in a WAL gave a wrong value, a wrong exception, or a silent loss of records before the last."""
     data, ends = log_bytes(RECORDS)

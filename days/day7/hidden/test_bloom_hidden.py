@@ -91,6 +91,7 @@ def test_bits_set_are_exactly_the_pinned_probe_positions(bits_per_key: int, coun
 @pytest.mark.day7_task1
 @pytest.mark.parametrize("count", [0, 1, 6, 7, 100, 1001])
 @pytest.mark.parametrize("bits_per_key", [1, 3, 10])
+@pytest.mark.invariant
 def test_filter_size_is_keys_times_bits_per_key_rounded_up_to_bytes(count: int, bits_per_key: int) -> None:
     """The bit array is not ceil(keys * bits_per_key / 8) bytes (at least 8), followed by one byte of k."""
     got = len(encode([b"key%d" % i for i in range(count)], bits_per_key))
@@ -163,6 +164,7 @@ def test_false_positive_rate_at_4_and_7_bits_per_key_matches_the_formula(bits_pe
 
 
 @pytest.mark.day7_task1
+@pytest.mark.invariant
 def test_adding_a_key_twice_changes_nothing_but_the_size() -> None:
     """Adding the same key twice set bits that adding it once does not."""
     keys = [b"alpha", b"beta", b"gamma"]

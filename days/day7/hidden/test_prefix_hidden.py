@@ -28,6 +28,7 @@ def seek(raw: bytes, target: bytes) -> tuple[bytes, bytes | None] | None:
 
 @pytest.mark.day7_task2
 @given(st.dictionaries(keys, values, min_size=1, max_size=40), st.lists(keys, max_size=15))
+@pytest.mark.invariant
 def test_compressed_and_plain_blocks_hold_the_same_entries_and_seek_alike(
     entries: dict[bytes, bytes | None], targets: list[bytes]
 ) -> None:
@@ -83,6 +84,7 @@ def test_long_keys_share_a_prefix_that_fills_key_overlap() -> None:
 
 
 @pytest.mark.day7_task2
+@pytest.mark.invariant
 def test_a_key_equal_to_the_first_keys_prefix_plus_one_byte_keeps_that_byte() -> None:
     """A key that extends the block's first key by one byte lost that byte (the overlap was one too long)."""
     entries = [(b"a", b"1"), (b"a\x00", b"2"), (b"a\x00\x00", b"3"), (b"a\xff", b"4")]
@@ -92,6 +94,7 @@ def test_a_key_equal_to_the_first_keys_prefix_plus_one_byte_keeps_that_byte() ->
 
 
 @pytest.mark.day7_task2
+@pytest.mark.invariant
 def test_engine_with_prefix_compression_reads_back_every_key(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """With prefix compression on, a scan or get through SSTables of many blocks gave a wrong key or value."""
     options = options_for_day(
