@@ -28,6 +28,27 @@ def test_reference_scores_full_marks(day, tmp_path: Path) -> None:
     assert end_to_end["max_score"] == pytest.approx(100 * load_grading().end_to_end_share, abs=1e-3)
 
 
+def test_the_reference_graded_as_a_submission_scores_full_marks(tmp_path: Path) -> None:
+    """Graded the way a student's work is, in the engine process: a hidden test that works only in one process
+    (one that hands the engine's objects to ``dataclasses.replace``, say) fails here."""
+    submission = tmp_path / "submission"
+    for day in DAYS:
+        shutil.copytree(
+            ROOT / "solutions" / f"day{day.number}",
+            submission / "days" / f"day{day.number}",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+    days = [arg for day in DAYS for arg in ("--day", str(day.number))]
+    _, report = checker_json(tmp_path, "--submission", str(submission), *days, "--no-compose")
+    short = [
+        (graded["day"], test["name"], test["outcome"], test["message"][:300])
+        for graded in report["days"]
+        for test in graded["tests"]
+        if test["score"] < test["max_score"]
+    ]
+    assert not short, f"the reference, graded as a submission, lost points: {short}"
+
+
 @pytest.mark.parametrize("day", DAYS, ids=IDS)
 def test_stubs_fail_every_test_with_their_not_implemented_error(day, tmp_path: Path) -> None:
     status, report = checker_json(tmp_path, "--day", str(day.number))

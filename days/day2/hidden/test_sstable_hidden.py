@@ -305,7 +305,7 @@ def test_block_meta_that_does_not_match_the_blocks_is_refused(tmp_path: Path) ->
     }
     # a block of 0 bytes with its crc slot, between blocks 0 and 1: only its size is wrong
     between = metas[0].last_key + b"\0"
-    shifted = [replace(m, offset=m.offset + 4) for m in metas[1:]]
+    shifted = [BlockMeta(m.offset + 4, m.size, m.first_key, m.last_key) for m in metas[1:]]
     zero_block = [metas[0], BlockMeta(metas[1].offset, 0, between, between), *shifted]
     zero_data = data[: metas[1].offset] + b"\0" * 4 + data[metas[1].offset :]
     cases = [(what, bad, data) for what, bad in variants.items()] + [("a block of 0 bytes", zero_block, zero_data)]
