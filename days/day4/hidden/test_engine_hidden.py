@@ -843,9 +843,13 @@ def test_memtable_bytes_counts_the_frozen_memtables_too(open_db: OpenDb, tmp_pat
     )
 
 
-@pytest.mark.day4_task2
-def test_a_get_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_path: Path) -> None:
-    """A get that a compaction overtook mixed two states (a KeyError, or a value from the wrong table)."""
+def overtaken_by_a_compaction(open_db: OpenDb, tmp_path: Path, method: str) -> tuple[LsmStorage, list[bool]]:
+    """Three rounds of 12 keys in three L0 SSTs; the active memtable's ``method`` runs a full compaction once.
+
+    A get or a scan calls that method after it has taken the state: the compaction
+    then replaces every SST of that state before the call reaches them. The list
+    gets an entry when that happened.
+    """
     db = open_db(path=tmp_path / "db", num_memtable_limit=NO_FLUSH, target_sst_size=128, block_size=48)
     for round_ in range(3):
         for n in range(12):
@@ -855,15 +859,20 @@ def test_a_get_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_pa
     memtable = db.state.memtable
     overtaken: list[bool] = []
 
-    def get_then_compact(key: bytes) -> object:
-        # the engine has taken its state and is looking in the memtables: a full compaction
-        # now replaces every SST it holds before it reaches them
-        del memtable.get
+    def compact_then_answer(*arguments: object, **flags: object) -> object:
+        delattr(memtable, method)
         db.force_full_compaction()
         overtaken.append(True)
-        return memtable.get(key)
+        return getattr(memtable, method)(*arguments, **flags)
 
-    memtable.get = get_then_compact
+    setattr(memtable, method, compact_then_answer)
+    return db, overtaken
+
+
+@pytest.mark.day4_task2
+def test_a_get_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_path: Path) -> None:
+    """A get that a compaction overtook mixed two states (a KeyError, or a value from the wrong table)."""
+    db, overtaken = overtaken_by_a_compaction(open_db, tmp_path, "get")
     got = db.get(b"key05")
     assert overtaken, "the test's compaction did not run inside the get (the active memtable was not asked)"
     assert got == b"round-2", (
@@ -875,21 +884,7 @@ def test_a_get_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_pa
 @pytest.mark.day4_task3
 def test_a_scan_overtaken_by_a_compaction_reads_one_state(open_db: OpenDb, tmp_path: Path) -> None:
     """A scan that a compaction overtook as it started mixed two states (a KeyError, or keys from the wrong table)."""
-    db = open_db(path=tmp_path / "db", num_memtable_limit=NO_FLUSH, target_sst_size=128, block_size=48)
-    for round_ in range(3):
-        for n in range(12):
-            db.put(b"key%02d" % n, b"round-%d" % round_)
-        db.force_flush()
-    memtable = db.state.memtable
-    overtaken: list[bool] = []
-
-    def scan_then_compact(*arguments: object, **flags: object) -> object:
-        del memtable.scan  # the scan has taken its state: a full compaction now replaces every SST in it
-        db.force_full_compaction()
-        overtaken.append(True)
-        return memtable.scan(*arguments, **flags)
-
-    memtable.scan = scan_then_compact
+    db, overtaken = overtaken_by_a_compaction(open_db, tmp_path, "scan")
     got = list(db.scan())
     assert overtaken, "the test's compaction did not run inside the scan (the active memtable was not scanned)"
     want = [(b"key%02d" % n, b"round-2") for n in range(12)]
