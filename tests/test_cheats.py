@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
+from checker.grading.run import run_pytest
 from tests.helpers import ROOT, checker, compiled_reference_cheat, null_submission, submission
 
 CHEATS = ROOT / "tests" / "cheats"
@@ -233,3 +235,28 @@ def test_code_that_does_nothing_earns_nothing(tmp_path: Path) -> None:
     assert not earned, "code that does nothing earned points; mark these tests invariant or make them check work:\n" + (
         "\n".join(earned)
     )
+
+
+def test_a_power_cut_cannot_be_dodged_by_ending_before_it(tmp_path: Path) -> None:
+    """The reference with ``power_cut_dodge`` added: it ends its process before the fsync the power is cut at.
+
+    No write of such a run was acknowledged, so no write can be missing after it: each
+    crash alone looks right. The trials notice that no cut came inside the scenario's
+    last sync or flush, which every engine that fsyncs what it syncs reaches.
+    """
+    day_dir = tmp_path / "day6"
+    shutil.copytree(ROOT / "solutions" / "day6", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    recovery = day_dir / "recovery.py"
+    cheat = CHEATS / "power_cut_dodge" / "days" / "day6" / "recovery.py"
+    recovery.write_text(recovery.read_text() + "\n\n" + cheat.read_text())
+    run = run_pytest(
+        ROOT,
+        6,
+        {"TINYLSM_IMPL": "student:6", "TINYLSM_DAY_DIRS": f"6={day_dir}"},
+        test_timeout=120,
+        tests="days/day6/hidden/test_crash_hidden.py::test_power_cut_at_each_fsync_of_flush_and_compaction_loses_no_synced_write",
+    )
+    assert len(run.results) == 2, run.output[-2000:]
+    for nodeid, result in run.results.items():
+        assert result["outcome"] == "failed", f"{nodeid} passed an engine that dodges the power cut"
+        assert "no power cut came after write" in result["message"], result["message"]

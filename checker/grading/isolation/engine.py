@@ -8,6 +8,8 @@
 * ``watch_file_calls(monkeypatch, callback)`` reports every ``os.fsync``,
   ``os.replace``, ``os.rename``, ``os.unlink`` and ``os.remove`` the engine makes, in
   the process where the engine runs.
+* ``engine_threads()`` names the threads alive in the process where the engine
+  runs (the graded engine's threads are not the test process's).
 """
 
 from __future__ import annotations
@@ -156,3 +158,9 @@ def watch_file_calls(monkeypatch: pytest.MonkeyPatch, callback: Callable[[str, s
         target, wrappers = graded.import_module("os"), graded.call("file_call_wrappers", callback)
     for name, wrapper in wrappers.items():
         monkeypatch.setattr(target, name, wrapper)
+
+
+def engine_threads() -> list[str]:
+    """The names of the threads alive where the engine runs, the checker's own left out."""
+    graded = installed_client()
+    return worker.thread_names() if graded is None else graded.call("threads")

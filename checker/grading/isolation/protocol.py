@@ -69,6 +69,8 @@ TEXT_LIMIT = 2000
 COLLECT_LIMIT = 10_000_000
 """Entries ``collect`` reads before it decides the iterator never ends."""
 
+WIRE_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+"""The threads that carry the wire: not the engine's, whatever their names."""
 
 FAILED_CALLS = [0]
 """How many calls made here ended in an exception caused by the other side: its error, its end (unless this
@@ -150,6 +152,7 @@ class Endpoint:
         self.servants: dict[Lane, int] = {}
         """The thread serving each lane of the other side (a lane's thread on this side: its ident)."""
         self._background = threading.Thread(target=self._background_reader, name=f"wire-{side}", daemon=True)
+        WIRE_THREADS.add(self._background)
 
     def start(self) -> None:
         """Begin reading the other side's messages."""
@@ -317,7 +320,9 @@ class Endpoint:
                 inbox = self._inboxes[lane] = queue.SimpleQueue()
             inbox.put(message)
         if kind == "call" and new_lane and lane[0] != self._side:
-            threading.Thread(target=self._servant, args=(lane,), name=f"lane-{lane[1]}", daemon=True).start()
+            servant = threading.Thread(target=self._servant, args=(lane,), name=f"lane-{lane[1]}", daemon=True)
+            WIRE_THREADS.add(servant)
+            servant.start()
 
     def _next_message(self, lane: Lane, inbox: queue.SimpleQueue, deadline: float | None) -> tuple:
         """The next message of ``lane``: read it from the socket when nobody else reads."""

@@ -36,6 +36,7 @@ from .protocol import (
     DUNDER_OPS,
     PLAIN_TYPES,
     TEXT_LIMIT,
+    WIRE_THREADS,
     BoundMethod,
     Endpoint,
     Proxy,
@@ -253,7 +254,7 @@ class Worker:
             serving = self.endpoint.servants.get(("t", ident))
             return serving is not None and frame_waits_in(sys._current_frames().get(serving), function)
         if op == "threads":
-            return sorted(t.name for t in threading.enumerate() if not t.name.startswith(("wire-", "lane-")))
+            return thread_names()
         raise ValueError(f"unknown request {op!r}")
 
     @staticmethod
@@ -305,6 +306,11 @@ def file_call_wrappers(callback: Any) -> dict[str, Any]:
         return wrapper
 
     return {name: wrapper_of(name, getattr(os, name)) for name in FILE_CALLS}
+
+
+def thread_names() -> list[str]:
+    """The names of this process's live threads, without the wire's own."""
+    return sorted(t.name for t in threading.enumerate() if t not in WIRE_THREADS)
 
 
 def cut_power_at(directory: str, crash_at: int) -> None:

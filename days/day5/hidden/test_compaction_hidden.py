@@ -9,6 +9,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checker.grading.isolation.engine import engine_threads
 from tinylsm.compaction import (
     STALL_FACTOR,
     apply_full_compaction,
@@ -529,7 +531,7 @@ def flushed_runs_waiting(s: LsmStorageState, options: CompactionOptions) -> int:
 def test_background_compaction_keeps_the_engine_correct_and_close_stops_it(open_db: OpenDb, strategy: str) -> None:
     """With background work the engine returned wrong data, let flushes pile up, or left its thread running."""
     options = STRATEGIES[strategy]
-    before = set(threading.enumerate())
+    before = Counter(engine_threads())
     db = open_db(options, background_work=True)
     trigger = stall_trigger(options)
     rng = random.Random(31)
@@ -548,7 +550,7 @@ def test_background_compaction_keeps_the_engine_correct_and_close_stops_it(open_
             assert db.get(probe) == model[probe], f"{strategy}: get({probe!r}) after write {n} is wrong"
     assert list(db.scan()) == sorted(model.items()), f"{strategy}: the scan after 300 writes is wrong"
     db.close()
-    leftover = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+    leftover = sorted((Counter(engine_threads()) - before).elements())
     assert not leftover, f"{strategy}: close() must stop the background thread, but {leftover} still run"
 
 

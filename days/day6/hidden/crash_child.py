@@ -375,8 +375,12 @@ def kill_trial(directory: Path, seed: int) -> list[str]:
 
 def _crash_run(
     engine: EngineProcess, directory: Path, spec: dict[str, Any], steps: list[Step], crash_at: int
-) -> tuple[bool, int]:
-    """Run ``steps`` in ``engine`` with the power cut at fsync ``crash_at``: (crashed, writes made durable)."""
+) -> tuple[bool, int, int]:
+    """Run ``steps`` in ``engine`` with the power cut at fsync ``crash_at``.
+
+    Returns whether the power was cut, how many writes were made durable, and how
+    many writes had returned when the run ended.
+    """
     engine.cut_power_at(directory, crash_at)
     synced = done = 0
     try:
@@ -384,12 +388,23 @@ def _crash_run(
         for step in steps:
             apply_step(db, step)
             done += is_write(step)
-            if step[0] in ("sync", "flush"):
+            if is_durable(step):
                 synced = done
         db.close()
     except PeerGone:
-        return True, synced
-    return False, done
+        return True, synced, done
+    return False, done, done
+
+
+def is_durable(step: Step) -> bool:
+    """Whether every write before ``step`` is durable once it returns."""
+    return step[0] in ("sync", "flush")
+
+
+def writes_before_last_durable_step(steps: Sequence[Step]) -> int:
+    """How many writes come before the last step that makes writes durable."""
+    last = max((i for i, step in enumerate(steps) if is_durable(step)), default=0)
+    return count_writes(steps[:last])
 
 
 def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[str]]:
@@ -408,22 +423,30 @@ def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[
         return 0, [f"{label}: building the base database failed: {_first_line(error)}"]
     base_writes = count_writes(base_steps)
     problems: list[str] = []
-    crashes = 0
+    crashes = furthest = 0
     for crash_at in range(1, MAX_TRAPS + 1):
         directory = root / f"crash{crash_at:03d}"
         shutil.copytree(base, directory)
         with engine_process() as engine:
             try:
-                crashed, synced = _crash_run(engine, directory, spec, steps, crash_at)
+                crashed, synced, done = _crash_run(engine, directory, spec, steps, crash_at)
             except Exception as error:
                 return crashes, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
         if not crashed:
             break
         crashes += 1
+        furthest = max(furthest, done)
         where = f"{label}, power cut at fsync #{crash_at}"
         problems += check_recovered(directory, spec, [*base_steps, *steps], base_writes + synced, where)
     else:
         return crashes, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
     if crashes == 0 and not problems:
         problems = [f"{label}: the scenario made no fsync at all, so no crash could be injected"]
+    elif furthest < writes_before_last_durable_step(steps):
+        # each sync or flush with writes before it must fsync them, so some power cut comes
+        # inside the last one: a process that ended sooner did not stop at the fsync it was cut at
+        problems.append(
+            f"{label}: no power cut came after write {furthest + 1} of the scenario, but its last sync or "
+            f"flush must fsync the {writes_before_last_durable_step(steps)} writes before it"
+        )
     return crashes, problems
