@@ -9,9 +9,12 @@ module of ``solutions/dayN``:
     bug = "seek_to_key stops on the last key below the target instead of the first key at or above it"
     find = "..."         # must occur exactly once in the module
     replace = "..."      # (find and replace may also be equal-length lists of such pairs)
+    caught_by = "days/day1/hidden/test_block_hidden.py::test_..."   # optional
 
 A mutant is *caught* when at least one of the day's tests (visible or hidden)
-fails on it. A mutant that does not apply, or that breaks compiling or importing
+fails on it. ``caught_by`` names the test written to catch it: that test runs
+first, alone, and only when it passes do the day's other tests run (a whole
+day's run costs ten to a hundred times one test's). A mutant that does not apply, or that breaks compiling or importing
 the module, is *invalid*: it proves nothing, and is never counted as caught.
 """
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from checker.common import EXIT_FAILED, EXIT_OK, Grading, UsageError, load_grading, selected_days
-from checker.grading.run import run_pytest
+from checker.grading.run import TestRun, run_pytest
 
 MUTANTS_DIR = Path(__file__).with_name("mutants")
 
@@ -44,6 +47,8 @@ class Mutant:
     bug: str
     find: tuple[str, ...]
     replace: tuple[str, ...]
+    caught_by: str = ""
+    """The test that catches this bug, run before the day's others (empty: none is named)."""
 
 
 @dataclass
@@ -69,7 +74,7 @@ def load_mutants(day: int, directory: Path = MUTANTS_DIR) -> list[Mutant]:
         replaces = (replace,) if isinstance(replace, str) else tuple(replace)
         if len(finds) != len(replaces):
             raise ValueError(f"{path}: mutant {m['name']} has {len(finds)} finds but {len(replaces)} replaces")
-        mutants.append(Mutant(day, m["name"], m["file"], m["bug"], finds, replaces))
+        mutants.append(Mutant(day, m["name"], m["file"], m["bug"], finds, replaces, m.get("caught_by", "")))
     return mutants
 
 
@@ -107,21 +112,35 @@ def run_mutant(root: Path, mutant: Mutant, grading: Grading, *, find_all: bool =
         error = _apply(mutant, day_dir) or _import_error(root, mutant, day_dir)
         if error:
             return MutantResult(mutant, "invalid", error)
-        run = run_pytest(
-            root,
-            mutant.day,
-            # A mutant fails tests on purpose: their operation logs are of no use to anyone.
-            {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": f"{mutant.day}={day_dir}", "TINYLSM_REPLAY_DIR": scratch},
-            test_timeout=grading.test_timeout,
-            stop_at_first_failure=not find_all,
-            trusted_code=True,
-        )
+        # A mutant fails tests on purpose: their operation logs are of no use to anyone.
+        day_dirs = f"{mutant.day}={day_dir}"
+        env = {"TINYLSM_IMPL": "solutions", "TINYLSM_DAY_DIRS": day_dirs, "TINYLSM_REPLAY_DIR": scratch}
+
+        def failing_tests(tests: str | None) -> tuple[TestRun, list[str]]:
+            run = run_pytest(
+                root,
+                mutant.day,
+                env,
+                test_timeout=grading.test_timeout,
+                stop_at_first_failure=not find_all,
+                trusted_code=True,
+                tests=tests,
+            )
+            failed = sorted(nodeid for nodeid, r in run.results.items() if r["outcome"] != "passed")
+            if run.timed_out:
+                failed.append("(the day's tests ran out of time)")
+            return run, failed
+
+        detail = ""
+        if mutant.caught_by and not find_all:
+            run, caught_by = failing_tests(mutant.caught_by)
+            if caught_by and not run.collect_errors:
+                return MutantResult(mutant, "caught", caught_by=caught_by)
+            detail = f"its caught_by test, {mutant.caught_by}, does not catch it"
+        run, caught_by = failing_tests(None)
     if run.collect_errors:
         return MutantResult(mutant, "invalid", "the tests could not be collected")
-    caught_by = sorted(nodeid for nodeid, r in run.results.items() if r["outcome"] != "passed")
-    if run.timed_out:
-        caught_by.append("(the day's tests ran out of time)")
-    return MutantResult(mutant, "caught" if caught_by else "missed", caught_by=caught_by)
+    return MutantResult(mutant, "caught" if caught_by else "missed", detail, caught_by=caught_by)
 
 
 def command_mutants(args: argparse.Namespace) -> int:
