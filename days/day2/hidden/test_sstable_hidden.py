@@ -319,6 +319,18 @@ def test_block_meta_that_does_not_match_the_blocks_is_refused(tmp_path: Path) ->
         assert_corruption_names_file(tmp_path, raw_bad, f"block meta with {what}")
 
 
+@pytest.mark.day2_task2
+def test_a_table_whose_meta_lists_no_block_is_refused(tmp_path: Path) -> None:
+    """A file whose meta section lists no data block (and that holds none) did not raise a CorruptionError
+    naming the file (e.g. it raised IndexError): an SST holds at least one block."""
+    meta = struct.pack("<I", 0)  # a count of 0 blocks, and no data block before it
+    raw = meta + b"\0" * 4 + b"\0" * 4 + footer(0, len(meta), len(meta) + 4, 0)  # crc slot, empty filter, crc slot
+    with pytest.raises(CorruptionError) as caught:
+        open_bytes(tmp_path, raw)
+        pytest.fail("SsTable.open accepted a file whose meta section lists 0 blocks: a table holds at least one")
+    assert "00007.sst" in str(caught.value), f"the CorruptionError must name the file, got {caught.value}"
+
+
 @pytest.mark.day2_task1
 def test_block_meta_with_bytes_after_its_entries_is_refused() -> None:
     """decode_block_meta accepted bytes left over after the entries its count announces."""

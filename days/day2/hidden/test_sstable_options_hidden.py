@@ -13,7 +13,7 @@ from tinylsm.block_cache import BlockCache, block_charge
 from tinylsm.errors import CorruptionError
 from tinylsm.files import sst_path
 from tinylsm.sstable import BlockMeta, SsTable, SsTableBuilder, SsTableIterator, decode_block_meta, encode_block_meta
-from tinylsm.testkit import collect, options_for_day, show
+from tinylsm.testkit import call_each, collect, options_for_day, show
 
 ENTRIES = [(b"k%03d" % (10 * i), b"v%03d" % i) for i in range(20)]
 
@@ -94,6 +94,41 @@ def test_the_table_build_returns_checks_its_checksums_and_uses_its_filter(tmp_pa
     with pytest.raises(CorruptionError):
         read_all(table)
         pytest.fail("a flipped byte in a table build() returned was read as data: it was built with checksums on")
+
+
+@pytest.mark.day2_task2
+def test_each_key_the_filter_rules_out_counts_one_filter_negative(tmp_path: Path) -> None:
+    """may_contain returned False for keys the filter ruled out without counting one filter_negatives for each."""
+    table = build(tmp_path, bloom_bits_per_key=10)
+    absent = [b"k%03d" % (10 * i + 5) for i in range(19)]  # between the table's keys, inside its key range
+    answers = call_each(table.may_contain, absent)
+    ruled_out = answers.count(False)
+    assert ruled_out >= 15, f"a filter of 10 bits per key should rule out most of 19 absent keys, got {ruled_out}"
+    counted = table.counters.filter_negatives
+    assert counted == ruled_out, (
+        f"may_contain said False to {ruled_out} absent keys inside [b'k000', b'k190'], each ruled out by the "
+        f"filter, so filter_negatives should be {ruled_out}, got {counted}"
+    )
+
+
+@pytest.mark.day2_task2
+def test_a_key_outside_the_key_range_is_not_a_filter_negative(tmp_path: Path) -> None:
+    """may_contain counted a filter negative for a key outside [first_key, last_key]: the key range must be
+    checked before the filter, which is asked only about keys inside it."""
+    table = build(tmp_path, bloom_bits_per_key=10)
+    outside = [b"a", b"j999", b"k", b"k00", b"k1901", b"k191", b"k200", b"z"]
+    answers = call_each(table.may_contain, outside)
+    said_yes = [key for key, answer in zip(outside, answers, strict=True) if answer is not False]
+    assert said_yes == [], f"keys outside the table's range b'k000'..b'k190' must get False, got True for {said_yes}"
+    counted = table.counters.filter_negatives
+    assert counted == 0, (
+        f"{len(outside)} keys outside the key range counted {counted} filter_negatives: the range rules them "
+        "out before the filter is asked, so none of them is a filter negative"
+    )
+    assert table.may_contain(b"k005") is False and table.counters.filter_negatives == 1, (
+        "may_contain(b'k005'), inside the range and ruled out by the filter, should be False and count "
+        f"1 filter_negatives, got {table.counters.filter_negatives}"
+    )
 
 
 @pytest.mark.day2_task2

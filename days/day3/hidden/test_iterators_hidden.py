@@ -187,6 +187,28 @@ def test_an_error_from_a_side_propagates_and_fails_the_two_merge() -> None:
         iterator.next()
 
 
+@pytest.mark.day3_task3
+def test_an_error_moving_b_off_a_shared_key_fails_the_two_merge() -> None:
+    """When a and b held the same key and b raised while being moved past it, the two-merge stayed valid
+    (on a half-advanced side) instead of failing: that step of b must fail the merge like any other."""
+    faulty = FaultyIterator([(b"b", b"2"), (b"c", b"2"), (b"d", b"2")], 2)  # fails moving from c to d
+    iterator = TwoMergeIterator(ListIterator([(b"a", b"1"), (b"c", b"1")]), faulty)
+    seen = [iterator.key()]
+    iterator.next()
+    seen.append(iterator.key())
+    assert seen == [b"a", b"b"], f"the two-merge should start on a (from a) then b (from b), got {show(seen)}"
+    with pytest.raises(DiskError) as raised:
+        iterator.next()  # b moves onto c, ties with a's c, and fails when moved past it
+        pytest.fail("b raised while moving off the key c it shares with a, but next() returned normally")
+    assert raised.value is faulty.error, f"b's own exception must reach the caller, got {raised.value!r}"
+    assert not iterator.is_valid(), "after b failed moving off a shared key, the two-merge must not be valid"
+    active = iterator.num_active_iterators()
+    assert active == 0, f"a two-merge that failed holds no active iterator, but it counts {active}"
+    with pytest.raises(LsmError):
+        iterator.next()
+        pytest.fail("next() on a two-merge that failed returned normally instead of raising LsmError")
+
+
 @st.composite
 def levels(draw: st.DrawFn) -> tuple[list[Table], Entries]:
     """Tables over keys 000..199: cut points split the key space; tables may be empty."""
