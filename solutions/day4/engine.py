@@ -331,8 +331,10 @@ class LsmStorage:
                     self._flush_everything()
                     sync_directory(self.path)
             finally:
-                self.durability.close()
-                self._directory_lock.release()
+                try:
+                    self.durability.close()
+                finally:
+                    self._directory_lock.release()  # even after a failed write: the directory can be opened again
         # END SOLUTION
 
     def _check_open(self) -> None:

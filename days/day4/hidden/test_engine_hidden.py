@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -173,6 +174,23 @@ def test_batch_given_as_a_generator_is_applied(open_db: OpenDb) -> None:
     db.write_batch((b"g%d" % n, b"%d" % n) for n in range(5))
     got = [db.get(b"g%d" % n) for n in range(5)]
     assert got == [b"%d" % n for n in range(5)], f"a batch from a generator gave {show(got)}"
+
+
+@pytest.mark.day4_task1
+def test_batch_operation_given_as_a_list_is_refused_with_type_error(open_db: OpenDb) -> None:
+    """write_batch accepted an operation given as a list [key, value] instead of a (key, value) tuple."""
+    db = open_db()
+    db.put(b"k", b"old")
+    with pytest.raises(TypeError):
+        db.write_batch([[b"k", b"new"]])  # type: ignore[list-item]
+        pytest.fail(
+            "write_batch([[b'k', b'new']]) should raise TypeError: each operation must be a (key, value) tuple, "
+            "and a list [key, value] is not one"
+        )
+    got = db.get(b"k")
+    assert got == b"old", (
+        f"a batch refused with TypeError must change nothing: get(b'k') expected b'old', got {show(got)}"
+    )
 
 
 @pytest.mark.day4_task1
@@ -379,6 +397,26 @@ def test_binary_keys_with_zero_and_ff_bytes_are_found(open_db: OpenDb, tmp_path:
         assert got is None, f"get({absent!r}) of a key never written should give None, got {show(got)}"
 
 
+@pytest.mark.day4_task2
+def test_repeated_get_of_a_flushed_key_hits_the_block_cache(open_db: OpenDb) -> None:
+    """Repeated gets of one key in an SST never hit the block cache: get did not put the block it read in the cache."""
+    db = open_db(target_sst_size=1 << 20, block_cache_bytes=1 << 20)
+    for n in range(50):
+        db.put(b"key%03d" % n, b"value-%d" % n)
+    db.force_flush()
+    before = db.stats()
+    got = [db.get(b"key025") for _ in range(5)]
+    after = db.stats()
+    assert got == [b"value-25"] * 5, f"five gets of b'key025' (in the SST) expected b'value-25' each, got {show(got)}"
+    hits = after["block_cache_hits"] - before["block_cache_hits"]
+    misses = after["block_cache_misses"] - before["block_cache_misses"]
+    assert hits >= 4, (
+        f"five gets of the same key read the same block, and a 1 MiB block cache holds it after the first read: "
+        f"expected at least 4 block cache hits, got {hits} hits and {misses} misses (a get must read its block "
+        "through the cache and keep it there)"
+    )
+
+
 # Task 3: scans
 
 
@@ -400,6 +438,22 @@ def test_scan_with_a_bound_that_is_not_bytes_is_refused(open_db: OpenDb, case: s
     with pytest.raises(TypeError, match="start" if "start" in case else "stop"):
         list(db.scan(**bounds))  # type: ignore[arg-type]
         pytest.fail(f"scan(**{bounds!r}) should raise TypeError")
+
+
+@pytest.mark.day4_task3
+@pytest.mark.parametrize("bounds", [(None, None), (b"b", b"a")], ids=["whole-range", "start-above-stop"])
+def test_scan_after_close_raises_at_the_call_itself(open_db: OpenDb, bounds: tuple[bytes | None, bytes | None]) -> None:
+    """scan() on a closed database returned an iterator (or nothing) instead of raising LsmError at the call."""
+    db = open_db()
+    db.put(b"a", b"1")
+    db.close()
+    start, stop = bounds
+    with pytest.raises(LsmError):
+        db.scan(start, stop)
+        pytest.fail(
+            f"scan({start!r}, {stop!r}) after close() returned without raising: the call itself must raise "
+            "LsmError, before any next(), even when the range is empty"
+        )
 
 
 @pytest.mark.day4_task3
@@ -762,6 +816,36 @@ def test_close_flushes_then_closes_the_durability_layer_once(recorded: Callable)
     assert not durability.problems, durability.problems[0]
 
 
+class FailingCloseDurability(PlainDurability):
+    """The plain durability layer, whose close fails as a full disk does."""
+
+    def close(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device (the test's full disk, at the durability layer's close)")
+
+
+@pytest.mark.day4_task4
+def test_a_close_that_fails_still_releases_the_directory(
+    monkeypatch: pytest.MonkeyPatch, open_db: OpenDb, tmp_path: Path
+) -> None:
+    """A close() whose durability layer failed kept the directory's LOCK: the database could not be opened again."""
+    monkeypatch.setattr(tinylsm.extensions, "durability", FailingCloseDurability)
+    db = open_db()
+    db.put(b"k", b"v")
+    with pytest.raises(OSError):
+        db.close()
+        raise AssertionError("the durability layer's close() raised OSError, but close() returned without an error")
+    monkeypatch.undo()
+    try:
+        again = open_db()
+    except LsmError as error:
+        raise AssertionError(
+            f"close() failed, and then the directory could not be opened again: {error}. Release the LOCK "
+            "whatever the durability layer's close() raises (a try/finally)"
+        ) from None
+    got = again.get(b"k")
+    assert got == b"v", f"the write flushed before the failed close should be there, got {got!r}"
+
+
 @pytest.mark.day4_task4
 def test_user_bytes_written_counts_key_and_value_bytes(open_db: OpenDb) -> None:
     """stats()['user_bytes_written'] did not count exactly the key and value bytes of accepted writes."""
@@ -800,6 +884,62 @@ def test_flush_bytes_written_equals_sst_bytes_on_disk(open_db: OpenDb, tmp_path:
     assert stats["memtables"] == 1 and stats["memtable_bytes"] == 0, (
         f"after force_flush one empty memtable remains: memtables={stats['memtables']}, "
         f"memtable_bytes={stats['memtable_bytes']}"
+    )
+
+
+def bytes_on_disk(path: Path) -> int:
+    return sum(os.path.getsize(file) for file in sst_files(path))
+
+
+def two_flushes_and_a_full_compaction(open_db: OpenDb, path: Path) -> tuple[LsmStorage, int, int, int]:
+    """Two rounds over the same 40 keys, each flushed, then a full compaction into a level below L0.
+
+    Returns the engine, the key and value bytes written, the bytes the flushes wrote
+    and the bytes the compaction wrote (each read from the SST files on disk).
+    """
+    db = open_db(path=path, target_sst_size=256, num_memtable_limit=NO_FLUSH)
+    user = 0
+    for round_ in range(2):
+        for n in range(40):
+            key, value = b"key%03d" % n, b"round-%d" % round_
+            db.put(key, value)
+            user += len(key) + len(value)
+        db.force_flush()
+    flushed = bytes_on_disk(path)
+    db.force_full_compaction()
+    compacted = bytes_on_disk(path)
+    levels = db.stats()["levels"]
+    assert levels[0]["ssts"] == 0 and sum(level["ssts"] for level in levels[1:]) >= 2, (
+        f"a full compaction should move every SST into a level below L0, stats()['levels'] says {levels}"
+    )
+    return db, user, flushed, compacted
+
+
+@pytest.mark.day4_task4
+def test_write_amplification_counts_the_bytes_compactions_wrote(open_db: OpenDb, tmp_path: Path) -> None:
+    """stats()['write_amplification'] left out the bytes that compactions wrote (it counted flushed bytes only)."""
+    db, user, flushed, compacted = two_flushes_and_a_full_compaction(open_db, tmp_path / "db")
+    got = db.stats()["write_amplification"]
+    expected = (flushed + compacted) / user
+    assert got == pytest.approx(expected), (
+        f"{user} key and value bytes written, {flushed} bytes of SSTs flushed, then a full compaction wrote "
+        f"{compacted} bytes of SSTs: write_amplification = (flush + compaction bytes) / user bytes = "
+        f"{expected:.3f}, got {got!r}"
+    )
+
+
+@pytest.mark.day4_task4
+def test_sst_bytes_counts_the_levels_below_l0(open_db: OpenDb, tmp_path: Path) -> None:
+    """stats()['sst_bytes'] was not the size of every live SST: it left out the levels below L0 (or L0)."""
+    db, _, _, compacted = two_flushes_and_a_full_compaction(open_db, tmp_path / "db")
+    db.put(b"key100", b"after the compaction")
+    db.force_flush()  # one SST in L0 above the level
+    stats = db.stats()
+    on_disk = bytes_on_disk(tmp_path / "db")
+    assert stats["levels"][0]["ssts"] == 1, f"the last flush should leave one SST in L0, got {stats['levels']}"
+    assert stats["sst_bytes"] == on_disk, (
+        f"the live SST files (one in L0, the rest in the level a full compaction made, {compacted} bytes) hold "
+        f"{on_disk} bytes, but sst_bytes is {stats['sst_bytes']} (stats()['levels'] says {stats['levels']})"
     )
 
 
