@@ -237,18 +237,21 @@ def test_code_that_does_nothing_earns_nothing(tmp_path: Path) -> None:
     )
 
 
-def test_a_power_cut_cannot_be_dodged_by_ending_before_it(tmp_path: Path) -> None:
-    """The reference with ``power_cut_dodge`` added: it ends its process before the fsync the power is cut at.
+@pytest.mark.parametrize(
+    ("dodge", "expected"),
+    [("ends_first", "ended by itself before its fsync"), ("real_fsync", "power cut after close()")],
+)
+def test_a_power_cut_cannot_be_dodged(dodge: str, expected: str, tmp_path: Path) -> None:
+    """The reference with a dodge of ``power_cut_dodge`` added: ending its process before the cut, or hiding its fsyncs.
 
-    No write of such a run was acknowledged, so no write can be missing after it: each
-    crash alone looks right. The trials notice that no cut came inside the scenario's
-    last sync or flush, which every engine that fsyncs what it syncs reaches.
+    The test process cuts the power itself, at the engine's k-th reported fsync or
+    after ``close()``: an engine that ends first was not cut, and an fsync it does
+    not report makes nothing durable.
     """
     day_dir = tmp_path / "day6"
     shutil.copytree(ROOT / "solutions" / "day6", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
     recovery = day_dir / "recovery.py"
-    cheat = CHEATS / "power_cut_dodge" / "days" / "day6" / "recovery.py"
-    recovery.write_text(recovery.read_text() + "\n\n" + cheat.read_text())
+    recovery.write_text(recovery.read_text() + "\n\n" + (CHEATS / "power_cut_dodge" / f"{dodge}.py").read_text())
     run = run_pytest(
         ROOT,
         6,
@@ -259,4 +262,4 @@ def test_a_power_cut_cannot_be_dodged_by_ending_before_it(tmp_path: Path) -> Non
     assert len(run.results) == 2, run.output[-2000:]
     for nodeid, result in run.results.items():
         assert result["outcome"] == "failed", f"{nodeid} passed an engine that dodges the power cut"
-        assert "no power cut came after write" in result["message"], result["message"]
+        assert expected in result["message"], result["message"]

@@ -28,6 +28,7 @@ import pytest
 
 from checker.grading.isolation import worker
 from checker.grading.isolation.client import TEST_CODE_ROOTS, Client, WorkerSettings, installed_client
+from tinylsm.testkit.power_cut import PowerCut
 
 
 class EngineProcess:
@@ -40,11 +41,13 @@ class EngineProcess:
         """The engine process's module ``name`` (e.g. ``tinylsm.engine``)."""
         return self._client.import_module(name)
 
-    def cut_power_at(self, directory: Path, crash_at: int) -> None:
-        """From now on, the ``crash_at``-th fsync cuts the power (see ``worker.cut_power_at``)."""
+    def cut_power_at(self, directory: Path, crash_at: int) -> PowerCut:
+        """From now on, the ``crash_at``-th fsync cuts the power (see ``tinylsm.testkit.power_cut``)."""
+        power = PowerCut(directory, crash_at, self.kill)
         connection = self._client.connection()
         connection.end_expected = True  # the process's end is the test's plan, not a failure of the code graded
-        connection.call("cut_power_at", str(directory), crash_at)
+        connection.call("report_fsyncs", power.fsync)
+        return power
 
     def kill(self) -> None:
         """SIGKILL the engine process, and everything it started."""

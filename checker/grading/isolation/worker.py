@@ -247,8 +247,8 @@ class Worker:
             return self.status
         if op == "file_call_wrappers":
             return file_call_wrappers(*args)
-        if op == "cut_power_at":
-            return cut_power_at(*args)
+        if op == "report_fsyncs":
+            return report_fsyncs(*args)
         if op == "waiting_in":
             ident, function = args
             serving = self.endpoint.servants.get(("t", ident))
@@ -313,38 +313,17 @@ def thread_names() -> list[str]:
     return sorted(t.name for t in threading.enumerate() if t not in WIRE_THREADS)
 
 
-def cut_power_at(directory: str, crash_at: int) -> None:
-    """Simulate a power cut at this process's fsync number ``crash_at`` (counting from now).
+def report_fsyncs(report: Any) -> None:
+    """From now on, each ``os.fsync`` of this process only tells ``report`` which file it made durable.
 
-    Each fsync records the size it made durable; the cut truncates every file of
-    ``directory`` to what its last fsync covered (files created since: to nothing),
-    then ends this process at once, as SIGKILL would.
+    ``report`` is the test process's: it decides what survives, and when the power
+    goes (``tinylsm.testkit.power_cut``). The disk's own fsync would only cost time.
     """
-    synced_sizes: dict[int, int] = {}
-    present_before = {entry.inode() for entry in os.scandir(directory)}
-    calls = 0
 
-    def power_cut() -> None:
-        for entry in os.scandir(directory):
-            if not entry.is_file():
-                continue
-            size = entry.stat().st_size
-            kept = synced_sizes.get(entry.inode(), None if entry.inode() in present_before else 0)
-            if kept is not None and size > kept:
-                os.truncate(entry.path, kept)
-        os._exit(137)
+    def reported_fsync(fd: int) -> None:
+        report(os.fstat(fd).st_ino)
 
-    def trapped_fsync(fd: int) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == crash_at:
-            power_cut()
-        # what survives is decided by the simulation: the disk's own fsync would only cost time
-        status = os.fstat(fd)
-        if stat.S_ISREG(status.st_mode):
-            synced_sizes[status.st_ino] = status.st_size
-
-    os.fsync = trapped_fsync
+    os.fsync = reported_fsync
 
 
 def _is_valid(iterator: Any) -> bool:

@@ -9,9 +9,10 @@ process saw return, never what the crashed process said:
   now and then; after a seeded number of syncs returned, SIGKILL the process.
 * ``trap_trials``: build a base database, then for k = 1, 2, ... run a fixed
   scenario (writes, syncs, freezes, flushes, compactions, close) on a copy, in a
-  process whose k-th fsync simulates a power cut: every file loses what was
-  written to it after its last completed fsync, and the process ends at once.
-  The loop stops when a run finishes without reaching its k-th fsync.
+  process whose k-th fsync simulates a power cut (``tinylsm.testkit.power_cut``:
+  this process kills it, then every file loses what was written to it after its
+  last fsync). The loop stops when a run finishes without reaching its k-th
+  fsync; that run's power is cut after ``close()``, and it is checked too.
 
 ``scripts/crash_soak.py`` uses the same functions to repeat the trials with many
 seeds. Every problem found is returned as a sentence that names the seed.
@@ -375,36 +376,27 @@ def kill_trial(directory: Path, seed: int) -> list[str]:
 
 def _crash_run(
     engine: EngineProcess, directory: Path, spec: dict[str, Any], steps: list[Step], crash_at: int
-) -> tuple[bool, int, int]:
-    """Run ``steps`` in ``engine`` with the power cut at fsync ``crash_at``.
+) -> tuple[bool, int]:
+    """Run ``steps`` in ``engine`` with the power cut at fsync ``crash_at``: (cut there, writes made durable).
 
-    Returns whether the power was cut, how many writes were made durable, and how
-    many writes had returned when the run ended.
+    A run that reaches its end closes the database, and then the power is cut all the same.
     """
-    engine.cut_power_at(directory, crash_at)
+    power = engine.cut_power_at(directory, crash_at)
     synced = done = 0
     try:
         db = engine.module("tinylsm.engine").LsmStorage.open(directory, make_options(spec))
         for step in steps:
             apply_step(db, step)
             done += is_write(step)
-            if is_durable(step):
+            if step[0] in ("sync", "flush"):
                 synced = done
         db.close()
     except PeerGone:
-        return True, synced, done
-    return False, done, done
-
-
-def is_durable(step: Step) -> bool:
-    """Whether every write before ``step`` is durable once it returns."""
-    return step[0] in ("sync", "flush")
-
-
-def writes_before_last_durable_step(steps: Sequence[Step]) -> int:
-    """How many writes come before the last step that makes writes durable."""
-    last = max((i for i, step in enumerate(steps) if is_durable(step)), default=0)
-    return count_writes(steps[:last])
+        if not power.cut:
+            raise RuntimeError(f"the engine process ended by itself before its fsync #{crash_at}") from None
+        return True, synced
+    power.cut_now()
+    return False, done
 
 
 def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[str]]:
@@ -423,30 +415,55 @@ def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[
         return 0, [f"{label}: building the base database failed: {_first_line(error)}"]
     base_writes = count_writes(base_steps)
     problems: list[str] = []
-    crashes = furthest = 0
+    crashes = 0
     for crash_at in range(1, MAX_TRAPS + 1):
         directory = root / f"crash{crash_at:03d}"
         shutil.copytree(base, directory)
         with engine_process() as engine:
             try:
-                crashed, synced, done = _crash_run(engine, directory, spec, steps, crash_at)
+                crashed, synced = _crash_run(engine, directory, spec, steps, crash_at)
             except Exception as error:
                 return crashes, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
+        where = f"{label}, power cut at fsync #{crash_at}" if crashed else f"{label}, power cut after close()"
+        problems += check_recovered(directory, spec, [*base_steps, *steps], base_writes + synced, where)
         if not crashed:
             break
         crashes += 1
-        furthest = max(furthest, done)
-        where = f"{label}, power cut at fsync #{crash_at}"
-        problems += check_recovered(directory, spec, [*base_steps, *steps], base_writes + synced, where)
     else:
         return crashes, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
     if crashes == 0 and not problems:
         problems = [f"{label}: the scenario made no fsync at all, so no crash could be injected"]
-    elif furthest < writes_before_last_durable_step(steps):
-        # each sync or flush with writes before it must fsync them, so some power cut comes
-        # inside the last one: a process that ended sooner did not stop at the fsync it was cut at
-        problems.append(
-            f"{label}: no power cut came after write {furthest + 1} of the scenario, but its last sync or "
-            f"flush must fsync the {writes_before_last_durable_step(steps)} writes before it"
-        )
+    return crashes, problems
+
+
+def new_database_trials(root: Path, spec: dict[str, Any]) -> tuple[int, list[str]]:
+    """Open a new database (an empty directory), write, sync and close it, with the power cut at each fsync in turn.
+
+    The first open writes the database's first files: a cut between any two of them
+    must leave a directory that the next open takes, empty or with the synced write.
+    Returns how many crashes ran, and the problems.
+    """
+    label = f"a new database ({describe(spec)})"
+    steps: list[Step] = [("put", b"key", b"value"), ("sync",)]
+    problems: list[str] = []
+    crashes = 0
+    for crash_at in range(1, MAX_TRAPS + 1):
+        directory = root / f"new{crash_at:03d}"
+        directory.mkdir(parents=True)
+        with engine_process() as engine:
+            try:
+                crashed, synced = _crash_run(engine, directory, spec, steps, crash_at)
+            except Exception as error:
+                return crashes, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
+        where = f"{label}, power cut at fsync #{crash_at}" if crashed else f"{label}, power cut after close()"
+        problems += check_recovered(directory, spec, steps, synced, where)
+        if not crashed:
+            break
+        crashes += 1
+    else:
+        return crashes, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
+    if crashes == 0 and not problems:
+        problems = [
+            f"{label}: opening, writing, syncing and closing made no fsync at all, so no crash could be injected"
+        ]
     return crashes, problems

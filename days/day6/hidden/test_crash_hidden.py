@@ -47,3 +47,11 @@ def test_power_cut_at_each_fsync_of_flush_and_compaction_loses_no_synced_write(t
     crashes, problems = crash_child.trap_trials(tmp_path, spec, seed)
     assert not problems, " | ".join(problems[:3])
     assert crashes >= 10, f"seed {seed}: only {crashes} fsyncs could be interrupted; the scenario should make more"
+
+
+@pytest.mark.day6_task3
+def test_power_cut_while_a_new_database_is_created_leaves_one_that_opens(tmp_path: Path) -> None:
+    """A power cut while a new database wrote its first files left a directory the next open refused or got wrong."""
+    crashes, problems = crash_child.new_database_trials(tmp_path, {"strategy": "leveled", "wal": True})
+    assert not problems, " | ".join(problems[:3])
+    assert crashes >= 3, f"only {crashes} fsyncs could be interrupted in creating, writing and syncing a database"
