@@ -195,6 +195,28 @@ def test_merge_of_a_full_compaction_prefers_the_higher_level(tmp_path: Path) -> 
     assert got == want, f"L0 9, L1 (5, 6), L2 (1,), L3 (2,): expected {show(want)}, got {show(got)}"
 
 
+@pytest.mark.day5_task1
+def test_merge_of_runs_that_meet_at_one_key_keeps_the_newer_value(tmp_path: Path) -> None:
+    """A full compaction failed, or let the older value win, when the last key of a level was the first of the next."""
+    tables = {
+        5: table(tmp_path, 5, [(b"a", b"a-l1"), (b"c", b"c-l1")]),  # L1: [a .. c]
+        1: table(tmp_path, 1, [(b"c", b"c-l2"), (b"e", b"e-l2")]),  # L2: [c .. e], older
+    }
+    task = LevelCompactionTask(upper_level=0, upper=(), lower_level=2, lower=(5, 1), is_bottom=True)
+    want = [(b"a", b"a-l1"), (b"c", b"c-l1"), (b"e", b"e-l2")]
+    try:
+        got = collect(merged_iterator(task, tables))
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"L1 SST 5 [a .. c] over L2 SST 1 [c .. e], both in a full compaction's lower list: the merge raised "
+            f"{type(error).__name__}: {error}; tables that share a key (5's last, 1's first) overlap, so they are "
+            "no sorted run for a ConcatIterator and must be merged"
+        ) from None
+    assert got == want, f"L1 SST 5 [a .. c] over L2 SST 1 [c .. e]: expected {show(want)}, got {show(got)}"
+
+
 # Task 5: full compaction as shapes
 
 STRATEGIES: dict[str, CompactionOptions] = {
@@ -356,6 +378,60 @@ def test_compacted_input_files_are_deleted(open_db: OpenDb, tmp_path: Path, stra
         f"{strategy}: the .sst files should be exactly the live SSTs {sorted(live)}; "
         f"extra {sorted(on_disk - live)}, missing {sorted(live - on_disk)}"
     )
+
+
+@pytest.mark.day5_task5
+def test_full_compaction_of_levels_that_meet_at_one_key_keeps_the_newest_value(open_db: OpenDb) -> None:
+    """force_full_compaction failed, or brought an older value back, when L1 ended on the key where L2 began."""
+    db = open_db(
+        SimpleLeveledCompactionOptions(size_ratio_percent=100, level0_file_num_compaction_trigger=1, max_levels=2)
+    )
+    db.put(b"c", b"old")
+    db.put(b"e", b"e")
+    db.force_flush()
+    db.force_full_compaction()  # L2: [c .. e]
+    db.put(b"a", b"a")
+    db.put(b"c", b"new")
+    db.force_flush()  # L1: [a .. c]
+    s = db.state
+    levels = [[(s.sstables[i].first_key, s.sstables[i].last_key) for i in run] for run in s.levels]
+    assert levels == [[(b"a", b"c")], [(b"c", b"e")]], (
+        f"setup: expected L1 [a .. c] above L2 [c .. e], got the key ranges per level {show(levels)}"
+    )
+    try:
+        db.force_full_compaction()
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raise AssertionError(
+            f"L1 [a .. c] above L2 [c .. e]: force_full_compaction raised {type(error).__name__}: {error}; "
+            "the two levels share the key c, so their tables overlap and must be merged, not concatenated"
+        ) from None
+    entries = list(db.scan())
+    want = [(b"a", b"a"), (b"c", b"new"), (b"e", b"e")]
+    assert entries == want, (
+        f"after the full compaction of L1 [a .. c] and L2 [c .. e] expected the scan {show(want)}, got {show(entries)}"
+    )
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_the_state_keeps_no_table_that_a_compaction_replaced(open_db: OpenDb, strategy: str) -> None:
+    """After compactions, state.sstables still held SSTs that no level lists (their files deleted, kept open)."""
+    db = open_db(STRATEGIES[strategy])
+    load(db, 300, seed=37)
+    assert db.stats()["compaction_bytes_written"] > 0, f"{strategy}: 300 writes never compacted"
+    for when in ("after 300 writes", "after a full compaction"):
+        if when == "after a full compaction":
+            db.force_flush()
+            db.force_full_compaction()
+        s = db.state
+        listed, held = live_ids(s), set(s.sstables)
+        assert held == listed, (
+            f"{strategy}, {when}: state.sstables must hold exactly the SSTs of L0 and the levels "
+            f"{show(sorted(listed))}; it also held {show(sorted(held - listed))} (replaced by a compaction) and "
+            f"lacked {show(sorted(listed - held))}"
+        )
 
 
 class RecordingDurability:
@@ -645,6 +721,61 @@ def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: Ope
         watchdog.join()
     assert holder.inside.is_set(), f"{strategy}: 600 writes never started a background compaction"
     assert list(db.scan()) == sorted(model.items()), f"{strategy}: the scan after the write stall is wrong"
+
+
+STALL_PUT_SECONDS = 1.0
+"""A put that takes this long while the background thread is held is taken as stalled, and the hold is let go."""
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["leveled", "tiered"])
+def test_the_write_stall_starts_exactly_at_stall_factor_times_the_trigger(open_db: OpenDb, strategy: str) -> None:
+    """The write stall did not begin exactly when STALL_FACTOR x the trigger flushed runs waited (one late or early)."""
+    options = STRATEGIES[strategy]
+    db = open_db(options, background_work=True, num_memtable_limit=1)
+    holder = HoldingDurability(db.durability, hold_seconds=60)
+    db.durability = holder
+    bound = STALL_FACTOR * stall_trigger(options)
+    put_started: list[float | None] = [None]
+
+    def release_once_a_put_waits() -> None:
+        # A stalled writer waits for the held compaction: let that compaction go once a put is stuck.
+        while not holder.release.wait(0.02):
+            started = put_started[0]
+            if holder.inside.is_set() and started is not None and time.monotonic() - started > STALL_PUT_SECONDS:
+                holder.release.set()
+
+    watchdog = threading.Thread(target=release_once_a_put_waits, daemon=True)
+    watchdog.start()
+    most_while_held = 0
+    try:
+        for n in range(400):
+            held = holder.inside.is_set()
+            put_started[0] = time.monotonic()
+            db.put(b"key%04d" % (n * 7919 % 400), b"value-%d" % n)
+            put_started[0] = None
+            waiting = flushed_runs_waiting(db.state, options)
+            if held and not holder.release.is_set():  # the whole put ran with the background thread held
+                most_while_held = max(most_while_held, waiting)
+                assert waiting < bound, (
+                    f"{strategy}: with the background thread busy, a write returned with {waiting} flushed SSTs "
+                    f"waiting; the stall starts when {STALL_FACTOR} x the trigger ({stall_trigger(options)}) = "
+                    f"{bound} wait (>=, not >): the writer that flushes the {bound}th must help compact first"
+                )
+            if holder.release.is_set():
+                break
+            if not held and waiting >= stall_trigger(options):
+                assert holder.inside.wait(10), (
+                    f"{strategy}: {waiting} flushed SSTs wait, at the trigger, but the background thread never "
+                    "started a compaction"
+                )
+    finally:
+        holder.release.set()
+        watchdog.join()
+    assert most_while_held == bound - 1, (
+        f"{strategy}: with the background thread busy, writers should run freely until {bound - 1} flushed SSTs "
+        f"wait and stall at {bound}; at most {most_while_held} waited after a write"
+    )
 
 
 def load_ascending(db: LsmStorage, count: int) -> dict[bytes, bytes]:
