@@ -97,6 +97,9 @@ class ShapeLog:
             self.shape = TreeShape(record.l0, record.levels)
             self.max_id = max(self.max_id, record.next_id - 1)
         elif isinstance(record, NewMemtable):
+            live = {*self.memtables, *self.shape.l0, *(sst_id for run in self.shape.levels for sst_id in run)}
+            if record.memtable_id in live:
+                raise CorruptionError(f"{name}: memtable {record.memtable_id} is created again while its id is live")
             self.memtables.append(record.memtable_id)
             self.max_id = max(self.max_id, record.memtable_id)
         elif isinstance(record, Flush):
@@ -293,12 +296,14 @@ class Recovery:
         with self._lock:
             # The manifest goes first: a log that finds no WAL then also finds no
             # manifest, and refuses the write instead of taking the WAL as switched off.
-            if self._manifest is not None:
-                self._manifest.close()
-                self._manifest = None
-            if self._wal is not None:
-                self._wal.close()
-                self._wal = None
+            manifest, wal = self._manifest, self._wal
+            self._manifest = self._wal = None
+            try:
+                if manifest is not None:
+                    manifest.close()
+            finally:
+                if wal is not None:
+                    wal.close()  # even when the manifest's close failed: no file is left open
         # END SOLUTION
 
     # BEGIN SOLUTION

@@ -74,7 +74,9 @@ def decode_records(data: bytes, name: str, *, allow_torn_tail: bool = True) -> l
             raise CorruptionError(f"{name}: damaged record header at offset {offset}")
         start = offset + RECORD_HEADER.size
         if start + length > end:
-            if _complete_record_after(data, start):  # the length is damaged, not the tail torn
+            # a torn record's payload may hold anything, whole records too: only the length of a
+            # sector of ones (whose CRC matches by its pattern) is told apart by the records after it
+            if length == ONES_LENGTH and _complete_record_after(data, start):
                 raise CorruptionError(f"{name}: the record at offset {offset} claims {length} bytes, past the end")
             return _torn_tail(payloads, name, offset, allow_torn_tail)  # a payload cut short
         payload = data[start : start + length]
@@ -185,9 +187,11 @@ class Wal:
     def close(self) -> None:
         """Flush, fsync and close the file (idempotent)."""
         # BEGIN SOLUTION day6.task1
-        self._fsync()
-        with self._file_lock:
-            self._file.close()
+        try:
+            self._fsync()
+        finally:
+            with self._file_lock:
+                self._file.close()  # even when the fsync failed: the file is released either way
         # END SOLUTION
 
     # BEGIN SOLUTION
@@ -199,12 +203,15 @@ class Wal:
             os.fsync(self._file.fileno())
 
 
+ONES_LENGTH = 0xFFFFFFFF
+"""The ``payload_len`` of a sector of ones, whose ``header_crc`` matches: ``crc32(b"\xff" * 4) == 0xffffffff``."""
+
+
 def _complete_record_after(data: bytes, start: int) -> bool:
     """Whether a whole record with both checksums right begins somewhere at or after ``start``.
 
-    A torn tail is the last record, cut short: nothing complete follows its header.
-    A header whose CRC matches by chance (``crc32(b"\xff" * 4) == 0xffffffff``) but
-    whose length runs past the end is told apart by the records after it.
+    A sector of ones that claims 4 GiB is damage when whole records follow it, and a
+    torn tail when nothing complete does.
     """
     end = len(data)
     for offset in range(start, end - RECORD_HEADER.size + 1):

@@ -169,6 +169,22 @@ def test_all_ones_header_in_the_middle_of_a_log_is_corruption_not_a_torn_tail() 
 
 
 @pytest.mark.day6_task1
+def test_a_torn_record_whose_value_holds_a_whole_record_is_a_torn_tail() -> None:
+    """A last record cut short was refused as damage because its value held the bytes of a whole record."""
+    inner = encode_record(b"")  # a value may hold anything: here the 12 bytes of an empty record
+    records = [encode_record(b"payload 0"), encode_record(b"x" * 40 + inner + b"y" * 40)]
+    data = b"".join(records)
+    try:
+        got = decode_records(data[:-20], "00001.wal")
+    except CorruptionError as error:
+        raise AssertionError(
+            f"the log ends inside its last record, a torn tail, but decode_records raised CorruptionError: {error}. "
+            "A whole record inside that record's own payload is the writer's data, not a record after it"
+        ) from None
+    assert got == [b"payload 0"], f"expected the one complete record before the torn tail, got {show(got)}"
+
+
+@pytest.mark.day6_task1
 def test_a_log_cut_inside_a_record_is_still_a_torn_tail() -> None:
     """A last record cut short (nothing complete after its header) was not dropped as a torn tail."""
     records = [encode_record(b"payload %d" % n) for n in range(3)]
@@ -296,6 +312,23 @@ def test_compaction_record_that_fits_no_tree_is_corruption_naming_its_offset(
         file.write(encode_record(encode_manifest_record(record)))
     message = assert_refused(lambda: open_db(**options), directory, "MANIFEST", f"{case}: {record} at the end")
     assert str(offset) in message, f"{case}: the error should name the record's offset {offset}: {message}"
+
+
+@pytest.mark.day6_task3
+@pytest.mark.parametrize("reused", ["memtable", "sst"])
+def test_a_new_memtable_with_a_live_id_is_corruption(open_db: OpenDb, tmp_path: Path, reused: str) -> None:
+    """A MANIFEST that creates a memtable whose id is still live was applied: two memtables, or a memtable and an SST,
+    shared an id."""
+    db = open_db()
+    db.put(b"a", b"1")
+    db.force_flush()
+    db.put(b"b", b"2")
+    live = db.state.memtable.id if reused == "memtable" else db.state.l0_sstables[0]
+    db.close()
+    directory = tmp_path / "db"
+    with (directory / "MANIFEST").open("ab") as file:
+        file.write(encode_record(encode_manifest_record(NewMemtable(live))))
+    assert_refused(open_db, directory, "MANIFEST", f"a new memtable {live}, the id of a live {reused}, at the end")
 
 
 @pytest.mark.day6_task3
