@@ -189,3 +189,28 @@ def test_a_class_of_the_day_that_crosses_by_copy_is_refused_and_counted() -> Non
         module.BlockCache  # noqa: B018 - reading it is the refused step
     assert protocol.FAILED_CALLS[0] == before + 1, "the refusal must count as a failed call of the engine"
     assert module.helper_value == 7, "a name the contract does not know crosses as the engine gives it"
+
+
+@pytest.mark.parametrize(
+    ("owner", "method", "answer", "allowed"),
+    [
+        ("bloom.Bloom", "may_contain", True, True),
+        ("bloom.Bloom", "may_contain", 0.0081, False),  # truthy, and a sum of them is a false positive rate
+        ("bloom.Bloom", "may_contain", 1, False),
+        ("block.BlockIterator", "value", None, True),
+        ("block.BlockIterator", "value", b"v", True),
+        ("block.BlockIterator", "value", bytearray(b"v"), False),
+        ("block.BlockBuilder", "estimated_size", True, False),  # a bool is no int
+        ("bloom.false_positive_rate", None, 1, True),  # an int is a float, as in typing
+    ],
+)
+def test_an_answer_annotated_with_scalars_must_be_of_exactly_one_of_them(
+    owner: str, method: str | None, answer: object, allowed: bool
+) -> None:
+    contract = course_contract(ROOT)
+    check = lambda: contract.checked(owner, method, answer, lambda value: False)  # noqa: E731
+    if allowed:
+        assert check() is None
+    else:
+        with pytest.raises(TypeError, match=f"returned {type(answer).__name__}, where the contract asks for"):
+            check()

@@ -9,7 +9,9 @@ the type it returns, and follows every object from the module a test imported it
 from: the class a test called, or the annotation of the method that returned it,
 names its class, whatever the engine process says the class is. An answer whose
 annotation is made of plain types only (``bytes``, ``int``, ``bool``, ``None``,
-``dict`` ...) must hold no engine object, or the call raises ``TypeError``.
+``dict`` ...) must hold no engine object, or the call raises ``TypeError``; one
+annotated with scalars only (``bool``, ``bytes | None`` ...) must be of exactly
+one of them: a ``float`` is no ``bool``, and a ``bool`` is no ``int``.
 
 The constants a day's module is given (``STALL_FACTOR``, ``RECORD_HEADER`` ...) are
 the course's too: a test reads them from the contract, never from the engine
@@ -28,6 +30,16 @@ from typing import Any
 PLAIN_NAMES = frozenset({"bytes", "int", "bool", "str", "float", "None", "list", "tuple", "dict", "set", "frozenset"})
 """Annotations made of these names only promise a value that crosses by copy."""
 
+SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "bytes": (bytes,),
+    "int": (int,),
+    "bool": (bool,),
+    "str": (str,),
+    "float": (float, int),
+    "None": (type(None),),
+}
+"""What an answer annotated with each scalar name may be, by its exact type (an int is a float, as in typing)."""
+
 MAX_DEPTH = 20
 """How deep a returned container is searched for engine objects."""
 
@@ -41,7 +53,8 @@ _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.
 class Contract:
     """Per class key (``module.Class``): its methods and what each returns; per function key, what it returns.
 
-    A return is ``"plain"``, a class key, or ``""`` (anything).
+    A return is ``"plain"``, ``"plain:"`` and the scalar names it may be (``"plain:bytes|None"``), a class
+    key, or ``""`` (anything).
     """
 
     methods: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -83,7 +96,7 @@ class Contract:
         else:
             returns = self.methods.get(owner, {}).get(method, "")
             where = f"{owner.partition('.')[2]}.{method}()"
-        if returns != "plain":
+        if not returns.startswith("plain"):
             return returns or None
         found = _engine_object_in(result, is_proxy, MAX_DEPTH)
         if found is not None:
@@ -91,6 +104,9 @@ class Contract:
                 f"{where} returned an object of the class {found} from the engine where the contract "
                 "asks for a plain value (bytes, int, bool, None, or lists, tuples and dicts of them)"
             )
+        scalars = returns.partition(":")[2]
+        if scalars and not any(type(result) in SCALAR_TYPES[name] for name in scalars.split("|")):
+            raise TypeError(f"{where} returned {type(result).__name__}, where the contract asks for {scalars}")
         return None
 
 
@@ -167,6 +183,13 @@ def _constant_value(node: ast.expr) -> Any:
     return NOT_A_CONSTANT
 
 
+def _is_union_of_names(annotation: ast.expr) -> bool:
+    """``bool``, ``None``, or ``bytes | None``: names and ``None`` joined by ``|``, nothing subscripted."""
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _is_union_of_names(annotation.left) and _is_union_of_names(annotation.right)
+    return isinstance(annotation, ast.Name) or (isinstance(annotation, ast.Constant) and annotation.value is None)
+
+
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """An attribute read, not a method call (``@property``, or its setter)."""
     return any(
@@ -184,6 +207,8 @@ def _returns(annotation: ast.expr | None, classes: dict[str, str]) -> str:
         annotation = ast.parse(annotation.value, mode="eval").body
     names = [node.id for node in ast.walk(annotation) if isinstance(node, ast.Name)]
     names += ["None" for node in ast.walk(annotation) if isinstance(node, ast.Constant) and node.value is None]
+    if names != ["None"] and all(name in SCALAR_TYPES for name in names) and _is_union_of_names(annotation):
+        return "plain:" + "|".join(names)  # what "-> None" returns is not checked: no test reads it
     if names and all(name in PLAIN_NAMES for name in names):
         return "plain"
     named = [name for name in names if name != "None"]

@@ -624,12 +624,21 @@ class Proxy:
         return self._proxy_returned(None, self._proxy_call("call", args, kwargs))
 
     def collect_remotely(self) -> list:
-        """Every remaining entry of a storage iterator over there, read in one request."""
-        return self._proxy_call("collect", COLLECT_LIMIT)
+        """Every remaining entry of a storage iterator over there, read in one request.
+
+        Each key and value is checked as ``key()`` and ``value()`` would be.
+        """
+        entries = self._proxy_call("collect", COLLECT_LIMIT)
+        if self._proxy_contract is not None and self._proxy_endpoint.contract is not None:
+            for entry in entries:
+                if type(entry) is tuple and len(entry) == 2:
+                    self._proxy_returned("key", entry[0])
+                    self._proxy_returned("value", entry[1])
+        return entries
 
     def call_each_remotely(self, arguments: list, unpack: bool) -> list:
         """This function over there called with each of ``arguments``, in one request (``testkit.call_each``)."""
-        return self._proxy_call("call_each", None, arguments, unpack)
+        return [self._proxy_returned(None, result) for result in self._proxy_call("call_each", None, arguments, unpack)]
 
     def __mro_entries__(self, bases: tuple) -> tuple:
         raise TypeError(f"{self._proxy_info[1]} lives in the engine process: a test cannot subclass it")
@@ -755,7 +764,9 @@ class BoundMethod:
 
     def call_each_remotely(self, arguments: list, unpack: bool) -> list:
         """This method called with each of ``arguments``, in one request (``testkit.call_each``)."""
-        return self.target._proxy_call("call_each", self.name, arguments, unpack)
+        target = self.target
+        results = target._proxy_call("call_each", self.name, arguments, unpack)
+        return [target._proxy_returned(self.name, result) for result in results]
 
     def __repr__(self) -> str:
         return f"<method {self.name} of a remote object>"
