@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from checker.grading.run import run_pytest
-from tests.helpers import ROOT, checker, compiled_reference_cheat, null_submission, submission
+from checker.grading.reach import reaching_code
+from checker.grading.run import GRADE_REACHING_CODE, run_pytest
+from tests.helpers import ROOT, checker, checker_json, compiled_reference_cheat, null_submission, submission
 
 CHEATS = ROOT / "tests" / "cheats"
 SETTLE_SECONDS = 10
@@ -31,6 +32,9 @@ def grade(
     """Grade a cheat (a folder of ``tests/cheats``, or one made by the test); its reports, read after a pause.
 
     The JSON report and results.json are read ``SETTLE_SECONDS`` after the checker exited.
+    Many cheats name what ``checker.grading.reach`` refuses before a test runs
+    (``gc``, ``exec``, ``sys.modules``): here they are graded all the same, so that
+    each defence of the engine process is shown to hold on its own.
     """
     folder = submission(cheat if isinstance(cheat, Path) else CHEATS / cheat, tmp_path / "submission")
     report, results = tmp_path / "report.json", tmp_path / "results.json"
@@ -49,6 +53,7 @@ def grade(
         str(report),
         "--gradescope",
         str(results),
+        env={GRADE_REACHING_CODE: "1"},
     )
     elapsed = time.monotonic() - started
     time.sleep(SETTLE_SECONDS)
@@ -199,6 +204,55 @@ def test_protections_in_force_are_reported(tmp_path: Path) -> None:
     report, _, _, _ = grade("exec_reference", tmp_path, 1)
     protections = " ".join(report["days"][0]["protections"])
     assert "process boundary" in protections
+
+
+def test_code_that_reaches_into_the_server_of_the_tests_is_not_graded(tmp_path: Path) -> None:
+    """``patch_the_server`` replaces, from ``sys.modules``, how the engine process describes its objects to the
+    tests: graded, it made every record equal. It is refused before a test runs, naming the line."""
+    folder = submission(CHEATS / "patch_the_server", tmp_path / "submission")
+    _, report = checker_json(tmp_path, "--submission", str(folder), "--day", "6", "--no-compose")
+    (day,) = report["days"]
+    assert day["score"] == 0 and report["score"] == 0, f"the cheat scored {day['score']}"
+    assert "reaches into the process that runs it" in day["error"], day["error"]
+    assert "days/day6/manifest.py" in day["error"] and ": .modules" in day["error"], day["error"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import gc",
+        "from importlib import import_module",
+        "import checker.grading.isolation.worker",
+        "f = lambda: 0\nf.__globals__",
+        "import sys\nsys.modules",
+        "from sys import modules",
+        "getattr(object, 'mod' + 'ules')",
+        "getattr(object, '__globals__')",
+        "look = getattr",
+        "exec('x = 1')",
+        "vars()",
+        "try:\n    1 / 0\nexcept ZeroDivisionError as error:\n    error.__traceback__.tb_frame.f_back",
+        "from operator import attrgetter\nattrgetter('__code__')",
+    ],
+)
+def test_reaching_code_is_found_in_the_source(tmp_path: Path, source: str) -> None:
+    (tmp_path / "block.py").write_text(source + "\n")
+    assert reaching_code(tmp_path), f"not refused: {source!r}"
+
+
+def test_what_an_engine_writes_is_not_taken_for_reaching_code(tmp_path: Path) -> None:
+    source = (
+        "import os, struct, sys, threading, bisect, zlib\n"
+        "from dataclasses import dataclass, replace\n"
+        "limit = sys.maxsize\n"
+        "name = getattr(os, 'fsync')\n"
+        "text = type(limit).__name__\n"
+    )
+    (tmp_path / "block.py").write_text(source)
+    (tmp_path / "test_block.py").write_text("import gc\n")  # the student's own tests are not graded code
+    assert reaching_code(tmp_path) == []
+    for day in range(1, 8):
+        assert reaching_code(ROOT / "solutions" / f"day{day}") == [], f"the reference of day {day} reaches"
 
 
 def test_a_submission_is_not_graded_where_no_file_guard_holds(tmp_path: Path) -> None:

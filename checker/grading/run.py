@@ -21,6 +21,7 @@ from pathlib import Path
 from checker.common import Day, Grading, UsageError
 from checker.grading.isolation.containment import protect
 from checker.grading.isolation.trees import GradingTrees, build_trees
+from checker.grading.reach import reaching_code
 from checker.grading.report import DayReport, TestResult
 from tinylsm._composition import CompositionError, compose
 
@@ -44,6 +45,10 @@ DISK_POLL_SECONDS = 0.5
 
 MAX_SCRATCH_ENTRIES = 200_000
 """Files and folders a scratch folder may hold (a flood of empty files fills a disk's inodes)."""
+
+GRADE_REACHING_CODE = "TINYLSM_GRADE_REACHING_CODE"
+"""Set (by the course's own tests of the engine process's defences), a day is graded even if its code reaches into
+the process that runs it (see ``checker.grading.reach``)."""
 
 MAX_REPLAY_BYTES = 64 << 20
 """The largest operation log of a failing test copied out of a graded run's scratch folder."""
@@ -381,6 +386,15 @@ def grade_day(
     """
     report = DayReport(day=day.number, title=day.title, available=day.is_available(root), impl=impl)
     if not report.available:
+        return report
+    reaching = [] if os.environ.get(GRADE_REACHING_CODE) else reaching_code(root / "days" / f"day{day.number}")
+    if "student" in impl and reaching:
+        report.error = (
+            "the day's code reaches into the process that runs it, where the tests' answers are made, so it is "
+            'not graded (an LSM engine needs none of this; see the grading page, "Code that is not graded"):\n'
+            + "\n".join(f"  days/day{day.number}/{where}" for where in reaching)
+        )
+        report.max_score = grading.points_per_day
         return report
     run = run_pytest(
         root,
