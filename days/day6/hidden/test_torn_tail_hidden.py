@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from checker.grading.isolation.engine import watch_file_calls
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import CorruptionError
 from tinylsm.files import wal_path
-from tinylsm.manifest import Flush, Manifest, NewMemtable, Snapshot, decode_manifest_record
+from tinylsm.manifest import Flush, Manifest, NewMemtable, Snapshot, decode_manifest_record, encode_manifest_record
 from tinylsm.options import NoCompaction
 from tinylsm.state import CompactionRecord
 from tinylsm.testkit import options_for_day, show
@@ -319,6 +320,50 @@ def test_damaged_manifest_flush_record_whose_wal_is_gone_is_corruption(
     size = len((directory / "MANIFEST").read_bytes())
     flip(directory / "MANIFEST", start + offset if offset >= 0 else size - 1)
     expect_refused(open_db, directory, "the MANIFEST's last record (a flush, its WAL deleted) damaged", "MANIFEST")
+
+
+@pytest.mark.day6_task3
+def test_damaged_flush_record_whose_wal_is_gone_is_corruption_also_when_reopened_without_a_wal(
+    open_db: OpenDb, tmp_path: Path
+) -> None:
+    """A damaged last flush record of a session that logged was dropped when the database was reopened with
+    enable_wal=False: the options of the next open do not say whether the last session logged."""
+    directory = tmp_path / "db"
+    flushed_session(open_db, directory)
+    _, start = last_manifest_record(directory)
+    flip(directory / "MANIFEST", start + 14)
+    expect_refused(
+        lambda path: open_db(path, enable_wal=False),
+        directory,
+        "the MANIFEST's last record (a flush, its WAL deleted) damaged, reopened without a WAL",
+        "MANIFEST",
+    )
+
+
+@pytest.mark.day6_task3
+def test_a_torn_last_record_of_a_session_without_a_wal_is_dropped_also_when_reopened_with_one(
+    open_db: OpenDb, tmp_path: Path
+) -> None:
+    """A session without a WAL whose MANIFEST ends in a torn record was refused when reopened with the WAL on: its
+    memtables never had a log, so a missing one is no sign that a flush had been recorded."""
+    directory, crashed = tmp_path / "db", tmp_path / "crashed"
+    db = open_db(directory, enable_wal=False)
+    db.put(b"a", b"1")
+    db.sync()  # without a WAL, a sync flushes: "a" is in an SST
+    db.put(b"b", b"2")
+    shutil.copytree(directory, crashed)  # the power went while a freeze appended its record
+    db.close()
+    record = encode_record(encode_manifest_record(NewMemtable(1000)))
+    with (crashed / "MANIFEST").open("ab") as file:
+        file.write(record[:-4])
+    try:
+        reopened = open_db(crashed)
+    except CorruptionError as error:
+        raise AssertionError(
+            f"the MANIFEST's torn last record had not taken effect, but reopening with the WAL on raised: {error}"
+        ) from None
+    got = reopened.get(b"a")
+    assert got == b"1", f"the synced write of b'a' should survive, got {got!r}"
 
 
 @pytest.mark.day6_task3
