@@ -238,3 +238,18 @@ def test_an_entry_with_an_empty_key_is_corruption() -> None:
     with pytest.raises(CorruptionError):
         Block.decode(entry + struct.pack("<HH", 0, 1))
         pytest.fail("an entry of 0 key bytes (overlap 0 and rest 0) must be refused: a key has at least one byte")
+
+
+@pytest.mark.day1_task1
+def test_built_block_does_not_change_when_the_builder_goes_on() -> None:
+    """A block returned by build() changed when more entries were added to the builder afterwards."""
+    builder = BlockBuilder(options_for_day(1))
+    builder.add(b"a", b"1")
+    block = builder.build()
+    before = block.encode()
+    assert builder.add(b"b", b"2"), "the builder refused a small second entry although it had room for it"
+    assert len(block) == 1, f"build() was called after one entry, so its block holds 1 entry; it now has {len(block)}"
+    after = block.encode()
+    assert after == before, (
+        f"a built block must not change: it encoded to {before.hex(' ')}, then after another add() to {after.hex(' ')}"
+    )

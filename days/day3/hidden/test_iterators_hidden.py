@@ -296,3 +296,25 @@ def test_an_error_opening_a_table_propagates_and_fails_the_concat() -> None:
     assert got == [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], f"after a new seek, expected every entry, got {show(got)}"
     iterator.next()  # past the end of an iterator that no longer failed: nothing happens
     assert not iterator.is_valid(), "next() past the end must leave the iterator invalid"
+
+
+@pytest.mark.day3_task3
+def test_seek_to_first_forgets_an_earlier_failure_of_the_concat() -> None:
+    """After a table failed to open, seek_to_first did not start the concat afresh: a walk that then
+    succeeded still raised LsmError for the old failure when next() was called at its end."""
+    tables = [Table([(b"a", b"1")], b"a", b"a"), Table([(b"b", b"2")], b"b", b"b")]
+    iterator = ConcatIterator.create_and_seek_to_first(tables, Opener(fail_on=2))
+    with pytest.raises(DiskError):
+        iterator.next()  # opening the second table fails
+        pytest.fail("the second table failed to open, but next() returned normally")
+    iterator.seek_to_first()  # a new seek starts over, and forgets the failure
+    got = collect(iterator)
+    assert got == [(b"a", b"1"), (b"b", b"2")], f"after seek_to_first, expected every entry, got {show(got)}"
+    try:
+        iterator.next()
+    except LsmError as error:
+        pytest.fail(
+            "seek_to_first must clear an earlier failure: after a successful walk to the end, "
+            f"next() should do nothing, but it raised {error!r}"
+        )
+    assert not iterator.is_valid(), "next() past the end must leave the iterator invalid"

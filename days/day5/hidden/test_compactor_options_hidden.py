@@ -14,7 +14,13 @@ import pytest
 from tinylsm.compaction import Compactor
 from tinylsm.engine import LsmStorage
 from tinylsm.errors import LsmError
-from tinylsm.options import LeveledCompactionOptions, NoCompaction, TieredCompactionOptions
+from tinylsm.files import sst_path
+from tinylsm.options import (
+    LeveledCompactionOptions,
+    NoCompaction,
+    SimpleLeveledCompactionOptions,
+    TieredCompactionOptions,
+)
 from tinylsm.state import CompactionRecord, TieredCompactionTask, TreeShape
 from tinylsm.testkit import options_for_day, show
 from tinylsm.tiered import TieredController
@@ -147,3 +153,48 @@ def test_compaction_that_does_not_settle_raises_lsm_error(
     with pytest.raises(LsmError):  # the first compaction is already one task too many
         for n in range(2000):
             db.put(b"key%04d" % n, b"value-%d" % n)
+
+
+class RecordingDurability:
+    """Passes every call through, and records the flushes and compactions handed to it."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.flushed: list[int] = []
+        self.compacted_inputs: list[list[int]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
+        self.flushed.append(sst_id)
+        self.inner.memtable_flushed(memtable_id, sst_id)
+
+    def compacted(self, record: CompactionRecord, removed_ids: list[int]) -> None:
+        self.compacted_inputs.append(sorted(removed_ids))
+        self.inner.compacted(record, removed_ids)
+
+
+@pytest.mark.day5_task5
+def test_close_runs_no_compaction_after_stopping_the_compactor(tmp_path: Path, opened: list[LsmStorage]) -> None:
+    """close() compacted the tree after it had stopped the compactor: the flush that close() does still ran
+    a whole compaction, instead of leaving the tree as that flush left it (its SST in L0)."""
+    compaction = SimpleLeveledCompactionOptions(level0_file_num_compaction_trigger=1)
+    db = open_db(tmp_path, opened, compaction=compaction, background_work=False)
+    recorder = RecordingDurability(db.durability)
+    db.durability = recorder
+    db.put(b"key", b"value")  # stays in the memtable: the flush happens in close()
+    db.close()
+    assert len(recorder.flushed) == 1, (
+        f"close() should flush the memtable into one SST, but durability.memtable_flushed() was called "
+        f"{len(recorder.flushed)} times"
+    )
+    assert recorder.compacted_inputs == [], (
+        "close() flushes the memtable into L0 after stopping the compactor, and must not compact it: "
+        f"a compaction of SSTs {recorder.compacted_inputs[0]} ran during close()"
+    )
+    flushed = sst_path(tmp_path, recorder.flushed[0])
+    assert flushed.exists(), f"the SST that close() flushed, {flushed.name}, is no longer on disk"
+    db = open_db(tmp_path, opened, compaction=compaction, background_work=False)
+    got = db.get(b"key")
+    assert got == b"value", f"the key written before close() should read b'value' after reopening, got {show(got)}"

@@ -313,6 +313,30 @@ def test_leveled_a_bottom_of_exactly_the_base_size_gives_no_level_above_a_target
 
 
 @pytest.mark.day5_task4
+def test_leveled_target_sizes_are_whole_byte_counts() -> None:
+    """Leveled target sizes were not whole byte counts: with a fractional base_level_size_mb, or a level size
+    that level_size_multiplier does not divide, target_sizes returned a float instead of an int rounded down."""
+    controller = LeveledController(
+        LeveledCompactionOptions(level_size_multiplier=10, max_levels=3, base_level_size_mb=0.1)
+    )
+    base = int(0.1 * MIB)  # 104857 bytes
+    bottom = 12_345_678
+    cases = [
+        ("an empty tree, base_level_size_mb=0.1", leveled_shape([]), [0, 0, base]),
+        (
+            f"{bottom:,} bytes in L3",
+            leveled_shape([], [], [], [info(1, bottom, b"a", b"z")]),
+            [123_456, 1_234_567, bottom],
+        ),
+    ]
+    for what, shape, want in cases:
+        got = controller.target_sizes(shape)
+        types = [type(target).__name__ for target in got]
+        assert types == ["int"] * len(want), f"{what}: every target must be an int (bytes), got {got} of types {types}"
+        assert got == want, f"{what}: expected {want} (targets rounded down to whole bytes), got {got}"
+
+
+@pytest.mark.day5_task4
 def test_leveled_targets_use_the_bottom_levels_real_size_and_ignore_upper_levels() -> None:
     """Leveled target sizes did not start from the last level's real size."""
     shape = leveled_shape([], [info(9, 5 * MIB, b"a", b"z")], [], [], [info(1, 8 * MIB, b"a", b"z")])

@@ -147,3 +147,21 @@ def test_a_sync_alone_fails_with_its_fsyncs_error() -> None:
     group = GroupCommit(log.fsync)
     with pytest.raises(OSError, match="fsync number 1 failed"):
         group.sync()
+
+
+@pytest.mark.day7_task4
+def test_callers_sharing_a_failed_fsync_do_not_run_it_again() -> None:
+    """After the fsync of a round raised, a caller that shared that round ran fsync again (and raised that
+    later fsync's error) instead of raising the round's own error: a failed round is over, like a successful one."""
+    log = FakeLog(fail=frozenset(range(2, 10)))  # the first fsync works, every later one fails
+    _, rest = run_with_latecomers(log, 2, group_commit)
+    described = sorted(str(o.error) for o in rest)
+    expected = "[Errno 5] fsync number 2 failed"
+    assert described == [expected] * 2, (
+        f"the 2 callers that came while fsync number 1 ran share fsync number 2, which failed: each should raise "
+        f"{expected!r}, got {described}"
+    )
+    assert log.fsyncs == 2, (
+        f"expected 2 fsyncs (the first caller's, then the one the 2 later callers shared), got {log.fsyncs}: "
+        "a caller ran fsync again for a round that had already failed"
+    )
