@@ -100,6 +100,17 @@ def test_merge_lowest_index_wins_even_when_listed_children_are_invalid() -> None
     assert got == [(b"k", b"from 1")], f"child 1 is the newest that holds b'k': got {show(got)}"
 
 
+def assert_failed_for_good(iterator: object, expected: BaseException, raised: BaseException, what: str) -> None:
+    """After a child's error reached the caller, ``iterator`` is invalid, holds no child, and refuses next()."""
+    assert raised is expected, f"the child's own exception must reach the caller, got {raised!r}"
+    assert not iterator.is_valid(), f"after a child failed, {what} must not be valid"
+    active = iterator.num_active_iterators()
+    assert active == 0, f"{what} failed, so it holds no active iterator (it drops its children), but it counts {active}"
+    with pytest.raises(LsmError):
+        iterator.next()
+        pytest.fail(f"next() on {what} after it failed returned normally instead of raising LsmError")
+
+
 @pytest.mark.day3_task2
 @given(st.integers(min_value=1, max_value=5), st.integers(min_value=0, max_value=2))
 def test_an_error_from_a_child_propagates_and_fails_the_merge(fail_at: int, position: int) -> None:
@@ -109,12 +120,7 @@ def test_an_error_from_a_child_propagates_and_fails_the_merge(fail_at: int, posi
     iterator = MergeIterator([*healthy, faulty, ListIterator([(b"0", b"old")])])
     with pytest.raises(DiskError) as raised:
         collect(iterator)
-    assert raised.value is faulty.error, f"the child's own exception must reach the caller, got {raised.value!r}"
-    assert not iterator.is_valid(), "after a child failed, the merge must not be valid"
-    active = iterator.num_active_iterators()
-    assert active == 0, f"a merge that failed holds no active iterator (it drops its children), but it counts {active}"
-    with pytest.raises(LsmError):
-        iterator.next()
+    assert_failed_for_good(iterator, faulty.error, raised.value, "the merge")
 
 
 @pytest.mark.day3_task2
@@ -200,13 +206,7 @@ def test_an_error_moving_b_off_a_shared_key_fails_the_two_merge() -> None:
     with pytest.raises(DiskError) as raised:
         iterator.next()  # b moves onto c, ties with a's c, and fails when moved past it
         pytest.fail("b raised while moving off the key c it shares with a, but next() returned normally")
-    assert raised.value is faulty.error, f"b's own exception must reach the caller, got {raised.value!r}"
-    assert not iterator.is_valid(), "after b failed moving off a shared key, the two-merge must not be valid"
-    active = iterator.num_active_iterators()
-    assert active == 0, f"a two-merge that failed holds no active iterator, but it counts {active}"
-    with pytest.raises(LsmError):
-        iterator.next()
-        pytest.fail("next() on a two-merge that failed returned normally instead of raising LsmError")
+    assert_failed_for_good(iterator, faulty.error, raised.value, "the two-merge")
 
 
 @st.composite

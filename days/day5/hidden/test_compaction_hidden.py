@@ -684,27 +684,43 @@ def test_close_waits_for_a_background_compaction_in_progress(open_db: OpenDb) ->
 STUCK_SECONDS = 1.5
 
 
-@pytest.mark.day5_task5
-@pytest.mark.parametrize("strategy", ["leveled", "tiered"])
-def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: OpenDb, strategy: str) -> None:
-    """With the background thread held inside a long compaction, writers kept flushing: no write stall."""
+def held_background_thread(open_db: OpenDb, strategy: str) -> tuple[LsmStorage, HoldingDurability, CompactionOptions]:
+    """An engine with background work, whose background thread is held inside its first compaction."""
     options = STRATEGIES[strategy]
     db = open_db(options, background_work=True, num_memtable_limit=1)
     holder = HoldingDurability(db.durability, hold_seconds=60)
     db.durability = holder
+    return db, holder, options
+
+
+@contextlib.contextmanager
+def released_when_stuck(holder: HoldingDurability, stuck: Callable[[], bool]) -> Iterator[None]:
+    """Let the held compaction go once ``stuck()`` says the writer waits for it (and, at the latest, on leaving)."""
+
+    def watch() -> None:
+        while not holder.release.wait(0.02):
+            if holder.inside.is_set() and stuck():
+                holder.release.set()
+
+    watchdog = threading.Thread(target=watch, daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        holder.release.set()
+        watchdog.join()
+
+
+@pytest.mark.day5_task5
+@pytest.mark.parametrize("strategy", ["leveled", "tiered"])
+def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: OpenDb, strategy: str) -> None:
+    """With the background thread held inside a long compaction, writers kept flushing: no write stall."""
+    db, holder, options = held_background_thread(open_db, strategy)
     trigger = stall_trigger(options)
     bound = STALL_FACTOR * trigger + 2
     last_put = [time.monotonic()]
-
-    def release_once_the_writer_waits() -> None:
-        # A writer that stalls waits for the held compaction; let it go once it has made no progress for a while.
-        while not holder.release.wait(0.05):
-            if holder.inside.is_set() and time.monotonic() - last_put[0] > STUCK_SECONDS:
-                holder.release.set()
-
-    watchdog = threading.Thread(target=release_once_the_writer_waits, daemon=True)
-    watchdog.start()
-    try:
+    # a writer that stalls waits for the held compaction: let it go once the writer has made no progress for a while
+    with released_when_stuck(holder, lambda: time.monotonic() - last_put[0] > STUCK_SECONDS):
         model: dict[bytes, bytes] = {}
         for n in range(600):
             key = b"key%04d" % (n * 7919 % 600)
@@ -716,9 +732,6 @@ def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: Ope
                 f"{strategy}: the background thread was busy in one compaction and {waiting} flushed SSTs waited "
                 f"after write {n}; once {STALL_FACTOR} x the trigger ({trigger}) wait, a writer must help compact"
             )
-    finally:
-        holder.release.set()
-        watchdog.join()
     assert holder.inside.is_set(), f"{strategy}: 600 writes never started a background compaction"
     assert list(db.scan()) == sorted(model.items()), f"{strategy}: the scan after the write stall is wrong"
 
@@ -731,24 +744,16 @@ STALL_PUT_SECONDS = 1.0
 @pytest.mark.parametrize("strategy", ["leveled", "tiered"])
 def test_the_write_stall_starts_exactly_at_stall_factor_times_the_trigger(open_db: OpenDb, strategy: str) -> None:
     """The write stall did not begin exactly when STALL_FACTOR x the trigger flushed runs waited (one late or early)."""
-    options = STRATEGIES[strategy]
-    db = open_db(options, background_work=True, num_memtable_limit=1)
-    holder = HoldingDurability(db.durability, hold_seconds=60)
-    db.durability = holder
+    db, holder, options = held_background_thread(open_db, strategy)
     bound = STALL_FACTOR * stall_trigger(options)
     put_started: list[float | None] = [None]
 
-    def release_once_a_put_waits() -> None:
-        # A stalled writer waits for the held compaction: let that compaction go once a put is stuck.
-        while not holder.release.wait(0.02):
-            started = put_started[0]
-            if holder.inside.is_set() and started is not None and time.monotonic() - started > STALL_PUT_SECONDS:
-                holder.release.set()
+    def a_put_is_stuck() -> bool:  # a stalled writer waits for the held compaction
+        started = put_started[0]
+        return started is not None and time.monotonic() - started > STALL_PUT_SECONDS
 
-    watchdog = threading.Thread(target=release_once_a_put_waits, daemon=True)
-    watchdog.start()
     most_while_held = 0
-    try:
+    with released_when_stuck(holder, a_put_is_stuck):
         for n in range(400):
             held = holder.inside.is_set()
             put_started[0] = time.monotonic()
@@ -769,9 +774,6 @@ def test_the_write_stall_starts_exactly_at_stall_factor_times_the_trigger(open_d
                     f"{strategy}: {waiting} flushed SSTs wait, at the trigger, but the background thread never "
                     "started a compaction"
                 )
-    finally:
-        holder.release.set()
-        watchdog.join()
     assert most_while_held == bound - 1, (
         f"{strategy}: with the background thread busy, writers should run freely until {bound - 1} flushed SSTs "
         f"wait and stall at {bound}; at most {most_while_held} waited after a write"

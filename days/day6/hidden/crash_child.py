@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -413,27 +413,13 @@ def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[
         db.close()
     except Exception as error:
         return 0, [f"{label}: building the base database failed: {_first_line(error)}"]
-    base_writes = count_writes(base_steps)
-    problems: list[str] = []
-    crashes = 0
-    for crash_at in range(1, MAX_TRAPS + 1):
+
+    def copy_of_the_base(crash_at: int) -> Path:
         directory = root / f"crash{crash_at:03d}"
         shutil.copytree(base, directory)
-        with engine_process() as engine:
-            try:
-                crashed, synced = _crash_run(engine, directory, spec, steps, crash_at)
-            except Exception as error:
-                return crashes, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
-        where = f"{label}, power cut at fsync #{crash_at}" if crashed else f"{label}, power cut after close()"
-        problems += check_recovered(directory, spec, [*base_steps, *steps], base_writes + synced, where)
-        if not crashed:
-            break
-        crashes += 1
-    else:
-        return crashes, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
-    if crashes == 0 and not problems:
-        problems = [f"{label}: the scenario made no fsync at all, so no crash could be injected"]
-    return crashes, problems
+        return directory
+
+    return _cut_at_each_fsync(label, spec, steps, base_steps, copy_of_the_base)
 
 
 def new_database_trials(root: Path, spec: dict[str, Any]) -> tuple[int, list[str]]:
@@ -445,25 +431,37 @@ def new_database_trials(root: Path, spec: dict[str, Any]) -> tuple[int, list[str
     """
     label = f"a new database ({describe(spec)})"
     steps: list[Step] = [("put", b"key", b"value"), ("sync",)]
-    problems: list[str] = []
-    crashes = 0
-    for crash_at in range(1, MAX_TRAPS + 1):
+
+    def empty_directory(crash_at: int) -> Path:
         directory = root / f"new{crash_at:03d}"
         directory.mkdir(parents=True)
+        return directory
+
+    return _cut_at_each_fsync(label, spec, steps, [], empty_directory)
+
+
+def _cut_at_each_fsync(
+    label: str, spec: dict[str, Any], steps: list[Step], done_before: list[Step], directory_for: Callable[[int], Path]
+) -> tuple[int, list[str]]:
+    """Run ``steps`` with the power cut at fsync 1, 2, ... (each run in ``directory_for(k)``), then check each run.
+
+    ``done_before`` made the directory's data before the run. The loop stops at the
+    first run that ends without reaching its fsync; that run is cut after
+    ``close()``. Returns how many runs were cut at an fsync, and the problems.
+    """
+    problems: list[str] = []
+    for crash_at in range(1, MAX_TRAPS + 1):
+        directory = directory_for(crash_at)
         with engine_process() as engine:
             try:
                 crashed, synced = _crash_run(engine, directory, spec, steps, crash_at)
             except Exception as error:
-                return crashes, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
+                return crash_at - 1, [f"{label}: run {crash_at} failed with no crash: {_first_line(error)}"]
         where = f"{label}, power cut at fsync #{crash_at}" if crashed else f"{label}, power cut after close()"
-        problems += check_recovered(directory, spec, steps, synced, where)
+        history = [*done_before, *steps]
+        problems += check_recovered(directory, spec, history, count_writes(done_before) + synced, where)
         if not crashed:
-            break
-        crashes += 1
-    else:
-        return crashes, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
-    if crashes == 0 and not problems:
-        problems = [
-            f"{label}: opening, writing, syncing and closing made no fsync at all, so no crash could be injected"
-        ]
-    return crashes, problems
+            if crash_at == 1 and not problems:
+                problems = [f"{label}: the scenario made no fsync at all, so no crash could be injected"]
+            return crash_at - 1, problems
+    return MAX_TRAPS, [f"{label}: more than {MAX_TRAPS} fsyncs; a loop?"]
