@@ -34,13 +34,12 @@ class PowerCut:
         self._lock = threading.Lock()
         self._calls = 0
         self._durable = {entry.inode(): entry.stat().st_size for entry in os.scandir(directory) if entry.is_file()}
-        self.cut = False
-        """Whether the power was cut (the engine process is gone, its files cut back)."""
+        self._cut_done = False
 
     def fsync(self, inode: int) -> None:
         """The engine process's fsync of the file ``inode``: it is durable at its size now, or the power goes."""
         with self._lock:
-            if self.cut:
+            if self._cut_done:
                 return
             self._calls += 1
             if self._calls == self._crash_at:
@@ -53,11 +52,16 @@ class PowerCut:
     def cut_now(self) -> None:
         """Cut the power now (after the engine's last step: what it made durable must be all there)."""
         with self._lock:
-            if not self.cut:
+            if not self._cut_done:
                 self._cut()
 
+    def was_cut(self) -> bool:
+        """Whether the power was cut; a cut under way is waited for (its files are cut back when this returns)."""
+        with self._lock:
+            return self._cut_done
+
     def _cut(self) -> None:
-        self.cut = True
+        self._cut_done = True
         self._kill()
         for entry in os.scandir(self._directory):
             if entry.is_file():

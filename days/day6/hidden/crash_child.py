@@ -392,7 +392,7 @@ def _crash_run(
                 synced = done
         db.close()
     except PeerGone:
-        if not power.cut:
+        if not power.was_cut():
             raise RuntimeError(f"the engine process ended by itself before its fsync #{crash_at}") from None
         return True, synced
     power.cut_now()
