@@ -233,6 +233,13 @@ def test_code_that_reaches_into_the_server_of_the_tests_is_not_graded(tmp_path: 
         "vars()",
         "try:\n    1 / 0\nexcept ZeroDivisionError as error:\n    error.__traceback__.tb_frame.f_back",
         "from operator import attrgetter\nattrgetter('__code__')",
+        "import _engine_worker.worker",
+        "from operator import attrgetter as get",
+        "import operator\nget = operator.attrgetter",
+        "import traceback\ntraceback.walk_stack(None)",
+        "import pkgutil",
+        "from logging import config",
+        "import typing\ntyping.get_type_hints(object)",
     ],
 )
 def test_reaching_code_is_found_in_the_source(tmp_path: Path, source: str) -> None:

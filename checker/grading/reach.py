@@ -18,12 +18,44 @@ either: an attribute name given to ``getattr`` must be written out.
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 from checker.grading.submission import is_student_module
 
 REFUSED_MODULES = frozenset(
-    {"gc", "ctypes", "inspect", "importlib", "builtins", "posix", "marshal", "pickle", "copyreg", "checker"}
+    {
+        # the process's insides: objects, frames, raw memory, the interpreter's own namespaces
+        "gc",
+        "ctypes",
+        "inspect",
+        "builtins",
+        "posix",
+        # modules, or code, found by a name computed at run time
+        "importlib",
+        "pkgutil",
+        "runpy",
+        "zipimport",
+        "pydoc",
+        "unittest",
+        "logging.config",
+        "code",
+        "codeop",
+        "doctest",
+        "timeit",
+        "cProfile",
+        "profile",
+        "pdb",
+        "bdb",
+        "trace",
+        # objects rebuilt from data by calling what the data names
+        "marshal",
+        "pickle",
+        "copyreg",
+        "shelve",
+        "multiprocessing",
+        "checker",
+    }
 )
 """Modules (and their submodules) whose import reaches into the process or runs code given as data."""
 
@@ -57,9 +89,13 @@ REFUSED_ATTRIBUTES = frozenset(
         "ag_frame",
         "_getframe",
         "_current_frames",
+        "walk_stack",
+        "walk_tb",
+        "get_type_hints",
+        "ForwardRef",
     }
 )
-"""Attributes that lead from an object to the frames, scopes and modules of the process."""
+"""Attributes that lead from an object to the frames, scopes and modules of the process, or evaluate strings."""
 
 
 def reaching_code(day_dir: Path) -> list[str]:
@@ -89,9 +125,13 @@ def _reaches(tree: ast.AST) -> list[tuple[int, str]]:
                 (node.lineno, f"from {node.module} import {a.name}")
                 for a in node.names
                 if a.name in REFUSED_NAMES | REFUSED_ATTRIBUTES
+                or _refused_module(f"{node.module}.{a.name}")
+                or (a.name in ATTRIBUTE_FUNCTIONS and a.asname not in (None, a.name))  # renamed, it hides
             ]
         elif isinstance(node, ast.Attribute) and node.attr in REFUSED_ATTRIBUTES:
             found.append((node.lineno, f".{node.attr}"))
+        elif isinstance(node, ast.Attribute) and node.attr in ATTRIBUTE_FUNCTIONS and id(node) not in called:
+            found.append((node.lineno, f".{node.attr}, passed on instead of called"))
         elif isinstance(node, ast.Name) and node.id in REFUSED_NAMES:
             found.append((node.lineno, f"{node.id}"))
         elif isinstance(node, ast.Name) and node.id in ATTRIBUTE_FUNCTIONS and id(node) not in called:
@@ -102,7 +142,10 @@ def _reaches(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def _refused_module(name: str) -> bool:
-    return name.partition(".")[0] in REFUSED_MODULES
+    """A refused module, or a private one that is not Python's own (the engine process's server is one)."""
+    top = name.partition(".")[0]
+    refused = any(name == module or name.startswith(module + ".") for module in REFUSED_MODULES)
+    return refused or (top.startswith("_") and top not in sys.stdlib_module_names)
 
 
 def _attribute_by_name(call: ast.Call) -> list[tuple[int, str]]:

@@ -6,10 +6,15 @@ the size it has now is durable. At the engine's fsync number ``crash_at`` (or wh
 the test calls ``cut_now``) it kills the engine process with SIGKILL, and only then
 cuts every file of the database back to what was durable:
 
-* a file that was fsynced: to its size at its last fsync;
+* a file that was fsynced: to what it held at its last fsync;
 * a file that was there when the ``PowerCut`` was made, and not fsynced since: to
-  its size then;
+  what it held then;
 * a file created since and never fsynced: to nothing.
+
+What a file held is kept as its bytes, not only its size, and a file whose bytes
+since then are neither a longer nor a shorter version of them is cut to nothing:
+a new file that took the inode number of a deleted one, or a file written over in
+place, holds nothing that was made durable.
 
 The engine process does not take part in the cut. An engine that ends its own
 process first has not been cut, and the test says so; an fsync it does not report
@@ -33,7 +38,7 @@ class PowerCut:
         self._kill = kill
         self._lock = threading.Lock()
         self._calls = 0
-        self._durable = {entry.inode(): entry.stat().st_size for entry in os.scandir(directory) if entry.is_file()}
+        self._durable = {entry.inode(): _contents(entry.path) for entry in os.scandir(directory) if entry.is_file()}
         self._cut_done = False
 
     def fsync(self, inode: int) -> None:
@@ -47,7 +52,7 @@ class PowerCut:
                 return
             for entry in os.scandir(self._directory):
                 if entry.inode() == inode and entry.is_file():
-                    self._durable[inode] = entry.stat().st_size
+                    self._durable[inode] = _contents(entry.path)
 
     def cut_now(self) -> None:
         """Cut the power now (after the engine's last step: what it made durable must be all there)."""
@@ -64,7 +69,19 @@ class PowerCut:
         self._cut_done = True
         self._kill()
         for entry in os.scandir(self._directory):
-            if entry.is_file():
-                kept = self._durable.get(entry.inode(), 0)
-                if entry.stat().st_size > kept:
-                    os.truncate(entry.path, kept)
+            if not entry.is_file():
+                continue
+            durable, now = self._durable.get(entry.inode(), b""), _contents(entry.path)
+            if now.startswith(durable):
+                kept = len(durable)  # written on after its last fsync: the rest is lost
+            elif durable.startswith(now):
+                kept = len(now)  # cut back after its last fsync (a torn tail cut off): either is what survives
+            else:
+                kept = 0
+            if len(now) > kept:
+                os.truncate(entry.path, kept)
+
+
+def _contents(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
