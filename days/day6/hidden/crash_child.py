@@ -401,25 +401,52 @@ def _crash_run(
 
 def trap_trials(root: Path, spec: dict[str, Any], seed: int) -> tuple[int, list[str]]:
     """Crash the scenario at each of its fsyncs in turn; return how many crashes ran, and the problems."""
-    from tinylsm.engine import LsmStorage
-
     label = f"seed {seed} ({describe(spec)})"
     base_steps, steps = trap_histories(seed)
-    base = root / "base"
     try:
-        db = LsmStorage.open(base, make_options(spec))
-        for step in base_steps:
-            apply_step(db, step)
-        db.close()
+        base = _built(root / "base", spec, base_steps)
     except Exception as error:
         return 0, [f"{label}: building the base database failed: {_first_line(error)}"]
+    return _cut_at_each_fsync(label, spec, steps, base_steps, _copies_of(base, root, "crash"))
 
-    def copy_of_the_base(crash_at: int) -> Path:
-        directory = root / f"crash{crash_at:03d}"
+
+def torn_tail_trials(root: Path, spec: dict[str, Any]) -> tuple[int, list[str]]:
+    """Open a database whose newest WAL ends in a torn record, with the power cut at each fsync in turn.
+
+    Recovery cuts the torn tail off and starts a new WAL: a cut between the two must
+    not leave the torn log looking like an older one, which no torn tail may end.
+    Returns how many crashes ran, and the problems.
+    """
+    label = f"a newest WAL ending in a torn record ({describe(spec)})"
+    base_steps: list[Step] = [("put", b"a", b"1"), ("sync",)]
+    try:
+        base = _built(root / "base", spec, base_steps)
+    except Exception as error:
+        return 0, [f"{label}: building the base database failed: {_first_line(error)}"]
+    with max(base.glob("*.wal")).open("ab") as log:
+        log.write(b"\x05\x00\x00")  # the first bytes of a record header: the append the crash stopped
+    steps: list[Step] = [("put", b"b", b"2"), ("sync",)]
+    return _cut_at_each_fsync(label, spec, steps, base_steps, _copies_of(base, root, "torn"))
+
+
+def _built(directory: Path, spec: dict[str, Any], steps: list[Step]) -> Path:
+    """A database made by ``steps`` (by the engine graded) and closed."""
+    from tinylsm.engine import LsmStorage
+
+    db = LsmStorage.open(directory, make_options(spec))
+    for step in steps:
+        apply_step(db, step)
+    db.close()
+    return directory
+
+
+def _copies_of(base: Path, root: Path, prefix: str) -> Callable[[int], Path]:
+    def copy(crash_at: int) -> Path:
+        directory = root / f"{prefix}{crash_at:03d}"
         shutil.copytree(base, directory)
         return directory
 
-    return _cut_at_each_fsync(label, spec, steps, base_steps, copy_of_the_base)
+    return copy
 
 
 def new_database_trials(root: Path, spec: dict[str, Any]) -> tuple[int, list[str]]:

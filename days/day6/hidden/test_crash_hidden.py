@@ -55,3 +55,12 @@ def test_power_cut_while_a_new_database_is_created_leaves_one_that_opens(tmp_pat
     crashes, problems = crash_child.new_database_trials(tmp_path, {"strategy": "leveled", "wal": True})
     assert not problems, " | ".join(problems[:3])
     assert crashes >= 3, f"only {crashes} fsyncs could be interrupted in creating, writing and syncing a database"
+
+
+@pytest.mark.day6_task3
+def test_power_cut_while_recovery_cuts_a_torn_tail_leaves_a_database_that_opens(tmp_path: Path) -> None:
+    """A power cut while recovery cut the newest WAL's torn tail and started a new WAL left a database that the next
+    open refused (the torn log now looked older than the newest) or got wrong."""
+    crashes, problems = crash_child.torn_tail_trials(tmp_path, {"strategy": "leveled", "wal": True})
+    assert not problems, " | ".join(problems[:3])
+    assert crashes >= 3, f"only {crashes} fsyncs could be interrupted in recovering, writing and syncing"
