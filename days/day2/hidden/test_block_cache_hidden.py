@@ -200,3 +200,50 @@ def test_concurrent_readers_get_the_right_blocks() -> None:
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads), "a reader thread never finished (a lock never released?)"
     assert not errors, errors[0]
+
+
+@pytest.mark.day2_task4
+def test_a_block_that_needs_several_evictions_evicts_them_all() -> None:
+    """A new block that needed two or more blocks evicted left the cache over its capacity (only one was evicted)."""
+    blocks = {(1, i): block_of(100, b"%d" % i) for i in range(3)}
+    blocks[2, 0] = block_of(200, b"big")
+    cache, loads = BlockCache(300), Loads(blocks)  # exactly three 100-byte blocks fit
+    for index in range(3):
+        loads.get(cache, 1, index)
+    loads.get(cache, 2, 0)  # 200 bytes: blocks 0 and 1 (the two coldest) must both go
+    loads.loaded.clear()
+    loads.get(cache, 2, 0)
+    loads.get(cache, 1, 2)
+    assert loads.loaded == [], (
+        f"the 200-byte block and block 2 (the most recent 100-byte one) fit together in 300 bytes and should be "
+        f"cached, but {loads.loaded} were loaded again"
+    )
+    loads.get(cache, 1, 1)
+    assert loads.loaded == [(1, 1)], (
+        "after a 200-byte block came into a full 300-byte cache of three 100-byte blocks, the two coldest (0 and 1) "
+        "should both have been evicted; block 1 was still cached, so the cache held more than its capacity"
+    )
+
+
+@pytest.mark.day2_task4
+def test_a_block_loaded_again_while_cached_becomes_the_most_recently_used() -> None:
+    """A block loaded again while cached (two readers missed it at once) kept its old LRU place: evicted too soon."""
+    blocks = {(1, i): block_of(100, b"%d" % i) for i in range(3)}
+    cache, loads = BlockCache(200), Loads(blocks)  # two blocks fit
+
+    def load_block_0_while_another_reader_loads_it() -> Block:
+        # while this miss of block 0 loads, another reader loads block 0, then block 1 (as two threads would)
+        loads.get(cache, 1, 0)
+        loads.get(cache, 1, 1)
+        return blocks[1, 0]
+
+    cache.get_or_load(1, 0, load_block_0_while_another_reader_loads_it)  # block 0 is now the most recently used
+    loads.get(cache, 1, 2)  # evicts the least recently used: block 1
+    loads.loaded.clear()
+    got = loads.get(cache, 1, 0)
+    assert got is blocks[1, 0] and loads.loaded == [], (
+        "block 0 was inserted again after block 1 (a second reader finished loading it), so it was the most recently "
+        f"used; block 2 should have evicted block 1, but block 0 was loaded again: {loads.loaded}"
+    )
+    loads.get(cache, 1, 1)
+    assert loads.loaded == [(1, 1)], "block 1, the least recently used, should have been evicted and loaded again"

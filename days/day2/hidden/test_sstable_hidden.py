@@ -240,6 +240,20 @@ def test_an_unknown_format_version_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.day2_task2
+def test_a_format_version_older_than_1_is_refused(tmp_path: Path) -> None:
+    """A footer with version 0 (older than the only known version, 1) was accepted: only newer versions were refused."""
+    raw = written_file(tmp_path)
+    for version in (0, 2):
+        with pytest.raises(CorruptionError) as caught:
+            read_everything(open_bytes(tmp_path, replace_footer(raw, version=version)))
+        message = str(caught.value)
+        assert "00007.sst" in message and "unsupported" in message, (
+            f"a footer with version {version} should be refused with a CorruptionError naming the file and saying "
+            f"the version is unsupported: got {message}"
+        )
+
+
+@pytest.mark.day2_task2
 def test_a_footer_checksum_without_the_checksum_flag_is_refused(tmp_path: Path) -> None:
     """A footer whose crc is set while flag bit 0 is clear (damage that switches checks off) was accepted."""
     raw = replace_footer(written_file(tmp_path), footer_crc=0x1234ABCD)

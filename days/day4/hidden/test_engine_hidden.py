@@ -21,6 +21,7 @@ from tinylsm.files import sst_path
 from tinylsm.lookup import ABSENT
 from tinylsm.options import MAX_KEY_SIZE, MAX_VALUE_SIZE, LsmStorageOptions
 from tinylsm.sstable import SsTable, SsTableBuilder
+from tinylsm.state import LsmStorageState
 from tinylsm.testkit import options_for_day, show
 
 OpenDb = Callable[..., LsmStorage]
@@ -79,6 +80,7 @@ BAD_WRITES: dict[str, tuple[Callable[[LsmStorage], object], type[Exception], str
     "put-int-key": (lambda db: db.put(5, b"v"), TypeError, "key"),
     "put-none-value": (lambda db: db.put(b"key", None), TypeError, "value"),
     "put-str-value": (lambda db: db.put(b"key", "v"), TypeError, "value"),
+    "put-bytearray-value": (lambda db: db.put(b"key", bytearray(b"red")), TypeError, "value"),
     "delete-str-key": (lambda db: db.delete("key"), TypeError, "key"),
     "delete-none-key": (lambda db: db.delete(None), TypeError, "key"),
     "put-key-of-65536-bytes": (lambda db: db.put(b"k" * (MAX_KEY_SIZE + 1), b"v"), ValueError, KEY_LIMIT),
@@ -107,6 +109,10 @@ BAD_BATCH_OPS: dict[str, tuple[object, type[Exception] | tuple[type[Exception], 
     "value-of-wrong-type": ((b"z", 5), TypeError),
     "key-of-wrong-type": (("z", b"1"), TypeError),
     "bytearray-key": ((bytearray(b"z"), b"1"), TypeError),
+    "str-value": ((b"z", "1"), TypeError),
+    "bytearray-value": ((b"z", bytearray(b"1")), TypeError),
+    "delete-of-str-key": (("z", None), TypeError),
+    "delete-of-empty-key": ((b"", None), ValueError),
     "empty-key": ((b"", b"1"), ValueError),
     "key-of-65536-bytes": ((b"z" * (MAX_KEY_SIZE + 1), b"1"), ValueError),
     "value-of-1-MiB-plus-1": ((b"z", b"v" * (MAX_VALUE_SIZE + 1)), ValueError),
@@ -828,7 +834,11 @@ def test_a_close_that_fails_still_releases_the_directory(
     monkeypatch: pytest.MonkeyPatch, open_db: OpenDb, tmp_path: Path
 ) -> None:
     """A close() whose durability layer failed kept the directory's LOCK: the database could not be opened again."""
-    monkeypatch.setattr(tinylsm.extensions, "durability", FailingCloseDurability)
+
+    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> FailingCloseDurability:
+        return FailingCloseDurability(options, directory, block_cache)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tinylsm.extensions, "durability", factory)  # a class itself cannot reach the engine
     db = open_db()
     db.put(b"k", b"v")
     with pytest.raises(OSError):
@@ -1105,4 +1115,75 @@ def test_without_a_wal_the_new_sst_names_are_durable_before_sync_or_close_return
         f"{call}() with enable_wal=False wrote {ssts[-1][4:]}, but the directory was not fsynced after it: a new "
         "file's name is an entry of its directory, and a power cut can lose it although its bytes were fsynced "
         f"(calls seen: {names.events})"
+    )
+
+
+# Recovery that brings back frozen memtables (as day 6's write-ahead log does)
+
+
+class RecoveredMemtablesDurability(PlainDurability):
+    """The plain durability layer, whose recovery also brings back three frozen memtables and an active one."""
+
+    FROZEN = 3
+
+    def recover(self) -> tuple[LsmStorageState, int]:
+        from tinylsm.memtable import MemTable
+
+        memtables = []
+        for memtable_id in range(1, self.FROZEN + 2):  # ids 1..3 frozen (oldest first), 4 active
+            memtable = MemTable(memtable_id, self._options)
+            memtable.put(b"key%d" % memtable_id, b"from memtable %d" % memtable_id)
+            memtables.append(memtable)
+        state = LsmStorageState(memtable=memtables[-1], imm_memtables=tuple(reversed(memtables[:-1])))
+        return state, self.FROZEN + 2
+
+
+def open_with_recovered_memtables(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> LsmStorage:
+    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> RecoveredMemtablesDurability:
+        return RecoveredMemtablesDurability(options, directory, block_cache)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    return open_db(target_sst_size=1 << 20, num_memtable_limit=2)
+
+
+RECOVERED = {b"key%d" % n: b"from memtable %d" % n for n in range(1, RecoveredMemtablesDurability.FROZEN + 2)}
+
+
+@pytest.mark.day4_task4
+def test_an_open_that_recovers_too_many_frozen_memtables_flushes_down_to_the_limit(
+    monkeypatch: pytest.MonkeyPatch, open_db: OpenDb
+) -> None:
+    """After an open that recovered too many frozen memtables, over num_memtable_limit memtables stayed in memory."""
+    db = open_with_recovered_memtables(monkeypatch, open_db)
+    got = {key: db.get(key) for key in RECOVERED}
+    assert got == RECOVERED, (
+        f"every recovered memtable's write should be readable: expected {show(RECOVERED)}, got {show(got)}"
+    )
+    stats = db.stats()
+    assert stats["memtables"] <= 2, (
+        "recovery brought back 3 frozen memtables and an active one with num_memtable_limit=2: open should flush "
+        "the oldest frozen ones until at most 2 memtables (the active one included) stay in memory, as a writer "
+        f"does, but stats()['memtables'] is {stats['memtables']}"
+    )
+    assert stats["levels"][0]["ssts"] == 4 - stats["memtables"], (
+        f"the frozen memtables open flushed should be SSTs in L0: {stats['memtables']} memtables stay in memory, "
+        f"so {4 - stats['memtables']} SSTs were expected in L0, stats()['levels'] says {stats['levels']}"
+    )
+
+
+@pytest.mark.day4_task4
+def test_write_amplification_is_zero_before_the_first_write_even_after_flushes(
+    monkeypatch: pytest.MonkeyPatch, open_db: OpenDb
+) -> None:
+    """stats()['write_amplification'] was not 0.0 before any write, after an open that flushed recovered memtables."""
+    db = open_with_recovered_memtables(monkeypatch, open_db)
+    stats = db.stats()
+    assert stats["levels"][0]["ssts"] >= 1, (
+        "recovery brought back 3 frozen memtables with num_memtable_limit=2: open should flush some of them to L0, "
+        f"but stats()['levels'] says {stats['levels']}"
+    )
+    assert stats["user_bytes_written"] == 0 and stats["write_amplification"] == 0.0, (
+        "no key or value has been written through this engine yet (open only flushed recovered memtables): "
+        "user_bytes_written should be 0 and write_amplification 0.0 (nothing to divide by), got "
+        f"user_bytes_written={stats['user_bytes_written']!r}, write_amplification={stats['write_amplification']!r}"
     )
