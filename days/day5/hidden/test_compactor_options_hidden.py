@@ -176,6 +176,7 @@ class RecordingDurability:
 
 
 @pytest.mark.day5_task5
+@pytest.mark.invariant
 def test_close_runs_no_compaction_after_stopping_the_compactor(tmp_path: Path, opened: list[LsmStorage]) -> None:
     """close() compacted the tree after it had stopped the compactor: the flush that close() does still ran
     a whole compaction, instead of leaving the tree as that flush left it (its SST in L0)."""
