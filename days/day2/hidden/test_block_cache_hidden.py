@@ -39,6 +39,17 @@ class Loads:
         return cache.get_or_load(sst_id, block_idx, load)
 
 
+def assert_kept_and_evicted(loads: Loads, cache: BlockCache, why_block_0_is_kept: str) -> None:
+    """Block 0 of table 1 is served from the cache, and block 1, the least recently used, was evicted."""
+    loads.loaded.clear()
+    got = loads.get(cache, 1, 0)
+    assert got is loads.blocks[1, 0] and loads.loaded == [], (
+        f"{why_block_0_is_kept}, but block 0 was loaded again: {loads.loaded}"
+    )
+    loads.get(cache, 1, 1)
+    assert loads.loaded == [(1, 1)], "block 1, the least recently used, should have been evicted and loaded again"
+
+
 def table_of(directory: Path, sst_id: int, entries: list[tuple[bytes, bytes | None]], cache: BlockCache) -> SsTable:
     builder = SsTableBuilder(options_for_day(2, block_size=64))
     for key, value in entries:
@@ -67,14 +78,12 @@ def test_least_recently_used_block_is_evicted_when_the_bytes_run_out() -> None:
     cache, loads = BlockCache(250), Loads(blocks)  # room for two 100-byte blocks, not three
     for index in [0, 1, 0, 2]:  # the hit on block 0 makes block 1 the least recently used
         loads.get(cache, 1, index)
-    loads.loaded.clear()
-    got0 = loads.get(cache, 1, 0)
-    assert got0 is blocks[1, 0] and loads.loaded == [], (
+    assert_kept_and_evicted(
+        loads,
+        cache,
         "after reading blocks 0, 1, 0, 2 into a cache with room for two, block 0 (used more recently than block 1) "
-        f"should still be cached; it was loaded again: {loads.loaded}"
+        "should still be cached",
     )
-    loads.get(cache, 1, 1)
-    assert loads.loaded == [(1, 1)], "block 1, the least recently used, should have been evicted and loaded again"
 
 
 @pytest.mark.day2_task4
@@ -239,11 +248,9 @@ def test_a_block_loaded_again_while_cached_becomes_the_most_recently_used() -> N
 
     cache.get_or_load(1, 0, load_block_0_while_another_reader_loads_it)  # block 0 is now the most recently used
     loads.get(cache, 1, 2)  # evicts the least recently used: block 1
-    loads.loaded.clear()
-    got = loads.get(cache, 1, 0)
-    assert got is blocks[1, 0] and loads.loaded == [], (
+    assert_kept_and_evicted(
+        loads,
+        cache,
         "block 0 was inserted again after block 1 (a second reader finished loading it), so it was the most recently "
-        f"used; block 2 should have evicted block 1, but block 0 was loaded again: {loads.loaded}"
+        "used; block 2 should have evicted block 1",
     )
-    loads.get(cache, 1, 1)
-    assert loads.loaded == [(1, 1)], "block 1, the least recently used, should have been evicted and loaded again"
