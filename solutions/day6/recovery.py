@@ -401,8 +401,11 @@ class Recovery:
         shape = self._log.shape
         live_ssts = sorted({*shape.l0, *(i for run in shape.levels for i in run)})
         missing_ssts = [i for i in live_ssts if not sst_path(self.directory, i).exists()]
-        logged = wal_ids.intersection(self._log.memtables)  # else the memtables were never logged, whatever the options
-        missing_wals = [i for i in self._log.memtables if i not in wal_ids] if logged else []
+        # Only a flush deletes a WAL, and only the oldest live memtable's; and only if the memtables were
+        # logged at all (some has a WAL), whatever the options of this open say.
+        memtables = self._log.memtables
+        logged = wal_ids.intersection(memtables)
+        missing_wals = memtables[:1] if logged and memtables[0] not in wal_ids else []
         newest = max(self._log.memtables, default=0)
         written = [i for i in sorted(wal_ids) if i > newest and wal_path(self.directory, i).stat().st_size]
         if missing_ssts:

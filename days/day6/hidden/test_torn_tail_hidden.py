@@ -367,6 +367,35 @@ def test_a_torn_last_record_of_a_session_without_a_wal_is_dropped_also_when_reop
 
 
 @pytest.mark.day6_task3
+def test_a_torn_last_record_after_sessions_with_and_without_a_wal_is_dropped(open_db: OpenDb, tmp_path: Path) -> None:
+    """A session without a WAL, after one with it, crashed while the MANIFEST's last record was appended, and the
+    next open was refused: a memtable that never had a log was taken for one whose log a flush had deleted."""
+    directory, crashed = tmp_path / "db", tmp_path / "crashed"
+    logged = open_db(directory)
+    logged.put(b"a", b"1")
+    logged.close()  # b"a" stays in its memtable's WAL
+    unlogged = open_db(directory, enable_wal=False)
+    first = unlogged.state.memtable.id
+    n = 0
+    while unlogged.state.memtable.id == first:  # until a freeze appends a new memtable's record
+        unlogged.put(b"key%03d" % n, b"v" * 30)
+        n += 1
+    shutil.copytree(directory, crashed)  # the power went as that record was appended
+    unlogged.close()
+    manifest = crashed / "MANIFEST"
+    os.truncate(manifest, manifest.stat().st_size - 3)
+    try:
+        reopened = open_db(crashed)
+    except CorruptionError as error:
+        raise AssertionError(
+            f"the MANIFEST's torn last record had not taken effect, but reopening raised: {error}. A flush deletes "
+            "only the oldest live memtable's WAL: a newer memtable made without a WAL is no sign of one"
+        ) from None
+    got = reopened.get(b"a")
+    assert got == b"1", f"the write logged in the first session should survive, got {got!r}"
+
+
+@pytest.mark.day6_task3
 def test_damaged_manifest_compaction_record_whose_inputs_are_gone_is_corruption(
     open_db: OpenDb, tmp_path: Path
 ) -> None:
