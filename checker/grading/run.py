@@ -447,8 +447,9 @@ def grade_day(
                 task=test["task"],
                 visibility=test["visibility"],
                 outcome=outcome,
-                score=round(max_score if outcome == "passed" else 0.0, 4),
-                max_score=round(max_score, 4),
+                # six decimals: a day of 200 tests then still sums to its points to the cent
+                score=round(max_score if outcome == "passed" else 0.0, 6),
+                max_score=round(max_score, 6),
                 message=message,
                 property=test["property"],
                 nodeid=test["nodeid"],
@@ -492,7 +493,7 @@ def share_refusals(tests: list[TestResult]) -> None:
         earned = day_share if task_share is None else task_share
         for test in group:
             if conditional(test) and earned < 1:
-                test.score = round(test.max_score * earned, 4)
+                test.score = round(test.max_score * earned, 6)
                 why = "on a refusal" if test.engine_raised else "as code that does nothing would"
                 test.message = (
                     f"passed {why}: it earns {earned:.0%} of its points, the share of the other tests of its task "
