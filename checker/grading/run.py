@@ -387,8 +387,9 @@ def grade_day(
     report = DayReport(day=day.number, title=day.title, available=day.is_available(root), impl=impl)
     if not report.available:
         return report
-    reaching = [] if os.environ.get(GRADE_REACHING_CODE) else reaching_code(root / "days" / f"day{day.number}")
-    if "student" in impl and reaching:
+    graded_as_written = "student" in impl and not os.environ.get(GRADE_REACHING_CODE)
+    reaching = reaching_code(root / "days" / f"day{day.number}") if graded_as_written else []
+    if reaching:
         report.error = (
             "the day's code reaches into the process that runs it, where the tests' answers are made, so it is "
             'not graded (an LSM engine needs none of this; see the grading page, "Code that is not graded"):\n'
