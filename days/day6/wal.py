@@ -15,8 +15,9 @@ A crash while appending leaves a *torn tail*: the last record cut short, or (on
 some file systems) zero bytes. Only the newest log can have one: every older log
 was fsynced and closed before the next one took writes. So a reader says whether
 a torn tail is allowed; when it is, replay keeps every complete record before it.
-A bad record followed by more data is always corruption, and so is a bad last
-record where no torn tail is allowed.
+A bad record followed by more written data is always corruption (bytes that are
+all zero, or all ``0xFF``, to the end of the file were never written), and so is
+a bad last record where no torn tail is allowed.
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ A crash while appending leaves a *torn tail*: the last record cut short, or (on
 some file systems) zero bytes. Only the newest log can have one: every older log
 was fsynced and closed before the next one took writes. So a reader says whether
 a torn tail is allowed; when it is, replay keeps every complete record before it.
-A bad record followed by more data is always corruption, and so is a bad last
-record where no torn tail is allowed.
+A bad record followed by more written data is always corruption (bytes that are
+all zero, or all ``0xFF``, to the end of the file were never written), and so is
+a bad last record where no torn tail is allowed.
 """
 
 from __future__ import annotations
@@ -69,8 +70,8 @@ def decode_records(data: bytes, name: str, *, allow_torn_tail: bool = True) -> l
             return _torn_tail(payloads, name, offset, allow_torn_tail)  # a header cut short
         length, header_crc, payload_crc = RECORD_HEADER.unpack_from(data, offset)
         if zlib.crc32(data[offset : offset + 4]) != header_crc:
-            if not any(data[offset:]):
-                return _torn_tail(payloads, name, offset, allow_torn_tail)  # zeros where the record was going
+            if _unwritten_from(data) < offset + 8:  # never-written sectors where the length or its CRC was going
+                return _torn_tail(payloads, name, offset, allow_torn_tail)
             raise CorruptionError(f"{name}: damaged record header at offset {offset}")
         start = offset + RECORD_HEADER.size
         if start + length > end:
@@ -81,7 +82,7 @@ def decode_records(data: bytes, name: str, *, allow_torn_tail: bool = True) -> l
             return _torn_tail(payloads, name, offset, allow_torn_tail)  # a payload cut short
         payload = data[start : start + length]
         if zlib.crc32(payload) != payload_crc:
-            if start + length == end:
+            if start + length == end or _unwritten_from(data) < start + length:
                 return _torn_tail(payloads, name, offset, allow_torn_tail)  # the last record, half written
             raise CorruptionError(f"{name}: damaged record at offset {offset} (checksum mismatch)")
         payloads.append(payload)
@@ -222,6 +223,16 @@ def _complete_record_after(data: bytes, start: int) -> bool:
         if zlib.crc32(data[payload_start : payload_start + length]) == payload_crc:
             return True
     return False
+
+
+def _unwritten_from(data: bytes) -> int:
+    """Where the run of zero bytes, or of ``0xFF`` bytes, that ends ``data`` begins.
+
+    A power cut after a file grew but before all its new sectors were written leaves
+    those sectors reading as zeros (or ones, on some devices): nothing after this
+    offset was ever written, so a record it cuts into is a torn tail.
+    """
+    return min(len(data.rstrip(b"\x00")), len(data.rstrip(b"\xff")))
 
 
 def _torn_tail(payloads: list[bytes], name: str, offset: int, allowed: bool) -> list[bytes]:

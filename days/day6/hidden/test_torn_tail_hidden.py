@@ -176,6 +176,49 @@ def test_zeros_followed_by_records_are_damage_not_a_torn_tail(zeroed: str) -> No
 
 
 @pytest.mark.day6_task1
+@pytest.mark.parametrize("fill", [b"\x00", b"\xff"], ids=["zeros", "ones"])
+@pytest.mark.parametrize("unwritten_from", [2, 6, 10, 20], ids=["length", "header-crc", "payload-crc", "payload"])
+def test_sectors_never_written_from_inside_a_record_on_are_a_torn_tail(fill: bytes, unwritten_from: int) -> None:
+    """A log whose last sectors were never written (zeros or 0xFF bytes from inside a record to the end) was refused."""
+    records = [encode_record(b"payload %d;" % n * 3) for n in range(4)]
+    data = b"".join(records)
+    cut = len(records[0]) + unwritten_from
+    powered_off = data[:cut] + fill * (len(data) - cut)
+    try:
+        got = decode_records(powered_off, "00001.wal")
+    except CorruptionError as error:
+        pytest.fail(
+            f"the file grew to {len(data)} bytes, but everything from byte {cut} (inside the second record) on is "
+            f"{fill!r} bytes: sectors a power cut left unwritten, so nothing after the first record was ever on disk. "
+            f"That is a torn tail (keep the first record), not damage; got {error}"
+        )
+    assert got == [b"payload 0;" * 3], f"expected the first record alone, before the torn tail; got {show(got)}"
+
+
+@pytest.mark.day6_task2
+def test_manifest_whose_last_sectors_were_never_written_reads_to_its_last_whole_record(tmp_path: Path) -> None:
+    """A MANIFEST whose last sectors were never written (zeros from inside its last record on) was refused."""
+    path = tmp_path / "MANIFEST"
+    manifest = Manifest.create(path, Snapshot(strategy=0, next_id=3, memtables=(2,), l0=(1,), levels=()))
+    manifest.append(NewMemtable(3))
+    manifest.close()
+    data = path.read_bytes()
+    last = len(encode_record(encode_manifest_record(NewMemtable(3))))
+    cut = len(data) - last + 5  # inside the last record's header_crc
+    path.write_bytes(data[:cut] + bytes(len(data) - cut))
+    try:
+        records = Manifest.read(path)
+    except CorruptionError as error:
+        pytest.fail(
+            f"MANIFEST holds zeros from byte {cut}, inside its last record, to its end: sectors a power cut left "
+            f"unwritten while that record was appended. Read it as a torn tail, not as damage; got {error}"
+        )
+    assert len(records) == 1 and isinstance(records[0], Snapshot), (
+        f"expected the snapshot alone, before the torn record; got {records}"
+    )
+
+
+@pytest.mark.day6_task1
 def test_cut_torn_tail_fsyncs_the_log_after_cutting_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Wal.cut_torn_tail returned before the shortened log was fsynced: a power cut could bring the torn tail back."""
     path = tmp_path / "00001.wal"
