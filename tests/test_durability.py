@@ -137,3 +137,33 @@ def test_after_a_failed_write_every_write_is_refused_until_the_database_is_reope
     assert disk.calls == ["log", failing], f"no call may reach the disk after the failure: {disk.calls}"
     durability.close()
     assert disk.closed, "close must still release the files"
+
+
+class DiskFailingMeanwhile(FlakyDisk):
+    """A disk whose every call succeeds, while another thread's write fails during it (``wrapper`` learns so)."""
+
+    def __init__(self) -> None:
+        super().__init__(failing=0)
+        self.wrapper: StopAfterFailure | None = None
+
+    def _step(self, name: str) -> None:
+        self.calls.append(name)
+        assert self.wrapper is not None
+        self.wrapper.failure = OSError(errno.EIO, "Input/output error (another thread's fsync)")
+
+
+@pytest.mark.parametrize("step", ["log", "sync", "frozen", "flushed"])
+def test_a_write_during_which_another_failed_is_refused_though_its_own_call_returned(step: str) -> None:
+    """A sync that waited behind a failed fsync and then ran its own: the disk may say done without writing."""
+    disk = DiskFailingMeanwhile()
+    durability = StopAfterFailure(disk)  # type: ignore[arg-type]
+    disk.wrapper = durability
+    calls = {
+        "log": lambda: durability.log(1, [(b"k", b"v")]),
+        "sync": durability.sync,
+        "frozen": lambda: durability.memtable_frozen(1, 2),
+        "flushed": lambda: durability.memtable_flushed(1, 1),
+    }
+    with pytest.raises(LsmError, match="takes no more writes"):
+        calls[step]()
+    assert disk.calls == [step], f"the step itself must have reached the disk once: {disk.calls}"

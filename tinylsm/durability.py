@@ -182,6 +182,8 @@ class StopAfterFailure:
         except OSError as error:
             self.failure = error
             raise
+        if self.failure is not None:
+            self._refuse()
 
     def sync(self) -> None:
         self._write(self.inner.sync)
@@ -206,6 +208,11 @@ class StopAfterFailure:
         except OSError as error:
             self.failure = error
             raise
+        if self.failure is not None:
+            # Another thread's write failed while this one ran: a sync that waited behind a failed fsync
+            # would otherwise run one of its own, which the disk may answer "done" without writing what
+            # the failed one dropped. What this step made durable is in doubt too.
+            self._refuse()
 
     def _refuse(self) -> None:
         raise LsmError(

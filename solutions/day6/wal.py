@@ -148,6 +148,7 @@ class Wal:
         self.path = Path(path)
         self._file = open(self.path, "ab")  # noqa: SIM115  (kept open for the log's lifetime)
         self._file_lock = threading.Lock()
+        self._fsync_failure: OSError | None = None
         self.sync = sync_wrapper(self._fsync) if sync_wrapper else self._fsync
         # END SOLUTION
 
@@ -198,10 +199,19 @@ class Wal:
     # BEGIN SOLUTION
     def _fsync(self) -> None:
         with self._file_lock:
+            if self._fsync_failure is not None:
+                # A failed fsync may leave the pages it could not write marked clean: a later fsync
+                # would answer "done" without writing them, so no later sync of this log may succeed.
+                failure = self._fsync_failure
+                raise OSError(failure.errno, f"an earlier fsync of {self.path.name} failed ({failure.strerror})")
             if self._file.closed:
                 return  # closing fsynced everything this log will ever hold
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as error:
+                self._fsync_failure = error
+                raise
 
 
 ONES_LENGTH = 0xFFFFFFFF

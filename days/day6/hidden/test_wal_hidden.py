@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from checker.grading.isolation.engine import watch_file_calls
 from tinylsm.errors import CorruptionError
 from tinylsm.options import MAX_KEY_SIZE, MAX_VALUE_SIZE
-from tinylsm.testkit import show
+from tinylsm.testkit import FsyncFailure, show
 from tinylsm.wal import Wal, decode_ops, decode_records, encode_ops, encode_record
 
 RECORDS = [
@@ -213,3 +214,34 @@ def test_sync_uses_the_sync_wrapper_and_puts_appends_in_the_file(tmp_path: Path)
     assert got == [(b"a", b"1"), (b"b", None), (b"c", b"3"), (b"d", b"4")], (
         f"close must write everything; a Wal opened on an existing file must append after its records: {show(got)}"
     )
+
+
+@pytest.mark.day6_task1
+def test_once_an_fsync_of_a_log_failed_no_later_sync_of_it_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync after a failed fsync of the same WAL returned, though the failed fsync may have dropped its writes."""
+    path = tmp_path / "00001.wal"
+    wal = Wal(path)
+    wal.append([(b"k", b"v")])
+    full_disk = FsyncFailure(path)
+    watch_file_calls(monkeypatch, full_disk)
+    with pytest.raises(OSError):
+        wal.sync()
+    assert full_disk.failed, "the test's failing disk never met an fsync: sync must fsync the log"
+    wal.append([(b"k2", b"v2")])
+    for attempt in ("sync", "close"):
+        try:
+            getattr(wal, attempt)()
+        except OSError:
+            continue
+        pytest.fail(
+            f"the first fsync of the log failed, then {attempt}() returned as if the log were durable. A failed "
+            "fsync can leave the pages it did not write marked clean, so the next fsync may report success "
+            "without writing them: remember the failure, and make every later sync (and close) raise OSError"
+        )
+    try:
+        wal.sync()
+    except OSError:
+        return
+    pytest.fail("after a failed fsync and a close, sync() returned: a closed log is durable only if its fsyncs were")
