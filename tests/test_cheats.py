@@ -185,6 +185,14 @@ def test_the_code_graded_opens_no_network_socket(tmp_path: Path) -> None:
     assert states == {"refused"}, f"the engine process could open a network socket: {states}"
 
 
+def test_the_code_graded_changes_no_file_mode_owner_or_time(tmp_path: Path) -> None:
+    """Graded code runs as root without root's powers, yet owns root's files: changing their modes is refused."""
+    report, results, _, _ = grade("file_modes", tmp_path, 1)
+    assert_no_points(report, results)
+    states = set(re.findall(r"METADATA:([\w+]+)", json.dumps(report)))
+    assert states == {"refused"}, f"the engine process could change files' metadata: {states}"
+
+
 def test_the_code_graded_cannot_fill_the_disk(tmp_path: Path) -> None:
     """A submission that writes gigabytes is stopped once its scratch folder passes the disk limit."""
     report, results, _, elapsed = grade("fill_disk", tmp_path, 1, options=("--disk-limit-mb", "256"))
@@ -240,6 +248,9 @@ def test_code_that_reaches_into_the_server_of_the_tests_is_not_graded(tmp_path: 
         "import pkgutil",
         "from logging import config",
         "import typing\ntyping.get_type_hints(object)",
+        "import threading\nthreading.enumerate()[0]._target.__reduce__()",
+        "from threading import enumerate as threads",
+        "f = lambda: 0\nf.__reduce_ex__(2)",
     ],
 )
 def test_reaching_code_is_found_in_the_source(tmp_path: Path, source: str) -> None:
@@ -300,7 +311,7 @@ def test_code_that_does_nothing_earns_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("dodge", "expected"),
-    [("ends_first", "ended by itself before its fsync"), ("real_fsync", "power cut after close()")],
+    [("ends_first", "ended"), ("real_fsync", "power cut after close()")],
 )
 def test_a_power_cut_cannot_be_dodged(dodge: str, expected: str, tmp_path: Path) -> None:
     """The reference with a dodge of ``power_cut_dodge`` added: ending its process before the cut, or hiding its fsyncs.
@@ -324,3 +335,31 @@ def test_a_power_cut_cannot_be_dodged(dodge: str, expected: str, tmp_path: Path)
     for nodeid, result in run.results.items():
         assert result["outcome"] == "failed", f"{nodeid} passed an engine that dodges the power cut"
         assert expected in result["message"], result["message"]
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        "days/day6/hidden/test_crash_hidden.py::test_power_cut_while_a_new_database_is_created_leaves_one_that_opens",
+        "days/day6/hidden/test_torn_tail_hidden.py::test_cut_torn_tail_fsyncs_the_log_after_cutting_it",
+    ],
+)
+def test_fsyncs_done_only_while_a_test_looks_are_caught(test: str, tmp_path: Path) -> None:
+    """The reference, changed to skip every fsync unless ``os.fsync`` looks replaced by a test.
+
+    The engine process's ``os.fsync`` is the same hook from its start, whether a test
+    watches it, cuts the power at it, or neither: code cannot tell when it is observed.
+    """
+    day_dir = tmp_path / "day6"
+    shutil.copytree(ROOT / "solutions" / "day6", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    cheat = (CHEATS / "observed_only" / "skip_unwatched_fsyncs.py").read_text()
+    for module in ("wal.py", "manifest.py", "recovery.py"):
+        path = day_dir / module
+        path.write_text(path.read_text() + "\n\n" + cheat)
+    run = run_pytest(
+        ROOT, 6, {"TINYLSM_IMPL": "student:6", "TINYLSM_DAY_DIRS": f"6={day_dir}"}, test_timeout=120, tests=test
+    )
+    assert run.results, run.output[-2000:]
+    for nodeid, result in run.results.items():
+        assert result["outcome"] == "failed", f"{nodeid} passed an engine that fsyncs only while it is watched"
+

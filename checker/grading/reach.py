@@ -93,9 +93,24 @@ REFUSED_ATTRIBUTES = frozenset(
         "walk_tb",
         "get_type_hints",
         "ForwardRef",
+        # what an object is rebuilt from, or a wrapper wraps, hands out the objects inside it
+        "__reduce__",
+        "__reduce_ex__",
+        "__getstate__",
+        "__getnewargs__",
+        "__getnewargs_ex__",
+        "__wrapped__",
+        "cell_contents",
+        # the process's threads, and what each runs: the wire's own threads serve the tests
+        "enumerate",
+        "_active",
+        "_limbo",
+        "_target",
+        "_args",
+        "_kwargs",
     }
 )
-"""Attributes that lead from an object to the frames, scopes and modules of the process, or evaluate strings."""
+"""Attributes that lead from an object to the frames, scopes, threads and modules of the process, or run strings."""
 
 
 def reaching_code(day_dir: Path) -> list[str]:

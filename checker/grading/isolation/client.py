@@ -94,6 +94,9 @@ class WorkerSettings:
     """Folders whose compiled modules the engine process may load; if any, it runs no bytecode given as data."""
     protections: list[str] = field(default_factory=list)
     worker_package: str = "_engine_worker"
+    setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "")
+    """``setpriv``'s path, found once: a graded engine cannot hide it from the next engine process's start."""
+    unshare: str = field(default_factory=lambda: shutil.which("unshare") or "")
 
     def save(self, path: str) -> None:
         pathlib.Path(path).write_text(json.dumps(self.__dict__))
@@ -178,18 +181,19 @@ class Client:
             "student_dirs": settings.student_dirs,
             "threads_only": settings.threads_only,
             "code_roots": settings.code_roots,
+            "no_capabilities": settings.drop_capabilities,
         }
         boot = (
             f"import sys; sys.path.insert(0, sys.argv[1]); from {settings.worker_package}.worker import main; "
             "main(sys.argv[2])"
         )
         command = [sys.executable, "-I", "-B", "-c", boot, settings.tree, json.dumps(config)]
-        if settings.drop_capabilities and shutil.which("setpriv"):
-            command = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *command]
+        if settings.drop_capabilities:
+            command = [settings.setpriv, "--bounding-set=-all", "--inh-caps=-all", "--", *command]
         if settings.pid_namespace:
-            command = ["unshare", "--pid", "--fork", "--kill-child", "--", *command]
-        if shutil.which("setpriv") and sys.platform.startswith("linux"):
-            command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
+            command = [settings.unshare, "--pid", "--fork", "--kill-child", "--", *command]
+        if settings.setpriv and sys.platform.startswith("linux"):
+            command = [settings.setpriv, "--pdeathsig", "KILL", "--", *command]
         return command
 
     def _start(self) -> Endpoint:

@@ -43,9 +43,13 @@ def protect(settings: WorkerSettings) -> None:
         # Root, but without any capability: files are guarded by Landlock, processes by the
         # namespace. (A separate user would also need every file the tests hand the engine,
         # made by pytest as private folders, to change hands: not worth its fragility.)
-        notes.append("no capabilities (root's powers dropped)")
-        settings.drop_capabilities = True
-        settings.pid_namespace = pid_namespace_works()
+        settings.drop_capabilities = bool(settings.setpriv)
+        notes.append(
+            "no capabilities (root's powers dropped)"
+            if settings.drop_capabilities
+            else "ROOT'S POWERS KEPT (no setpriv here to drop them)"
+        )
+        settings.pid_namespace = bool(settings.unshare) and pid_namespace_works()
         if settings.pid_namespace:
             notes.append("PID namespace (everything it starts dies with it)")
     else:

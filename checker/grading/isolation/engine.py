@@ -156,11 +156,31 @@ def watch_file_calls(monkeypatch: pytest.MonkeyPatch, callback: Callable[[str, s
     """Report the engine's file calls to ``callback("before" | "after", name, arguments)`` until the test ends."""
     graded = installed_client()
     if graded is None:
-        target, wrappers = os, worker.file_call_wrappers(callback)
-    else:
-        target, wrappers = graded.import_module("os"), graded.call("file_call_wrappers", callback)
-    for name, wrapper in wrappers.items():
-        monkeypatch.setattr(target, name, wrapper)
+        for name, wrapper in worker.file_call_wrappers(callback).items():
+            monkeypatch.setattr(os, name, wrapper)
+        return
+    monkeypatch.setattr(_ENGINE_WATCH, "client", graded)
+    monkeypatch.setattr(_ENGINE_WATCH, "watchers", (*_ENGINE_WATCH.watchers, callback))
+
+
+class _EngineFileCallWatch:
+    """The callbacks the engine process's file-call hooks report to; setting ``watchers`` sets theirs.
+
+    ``monkeypatch`` sets and restores it like any attribute, so a test's watchers go
+    when the test ends, while the functions in the engine's ``os`` never change.
+    """
+
+    def __init__(self) -> None:
+        self.client: Client | None = None
+        self.watchers: tuple[Callable[[str, str, list], None], ...] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "watchers" and self.client is not None:
+            self.client.call("watch_file_calls", value)
+        object.__setattr__(self, name, value)
+
+
+_ENGINE_WATCH = _EngineFileCallWatch()
 
 
 def engine_threads() -> list[str]:

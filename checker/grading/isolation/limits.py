@@ -207,6 +207,12 @@ _SYSCALL_NUMBERS = {  # aarch64 has no fork nor vfork: a number no call has stan
         "io_uring_setup": 425,
     },
 }
+_METADATA_CALLS = {  # chmod, chown, utime, xattr and mknod calls, every variant each machine has
+    "x86_64": (90, 91, 268, 452, 92, 93, 94, 260, 132, 235, 261, 280, 188, 189, 190, 197, 198, 199, 133, 259),
+    "aarch64": (52, 53, 452, 55, 54, 88, 5, 6, 7, 14, 15, 16, 33),
+}
+"""Calls that change a file's mode, owner, times or attributes, or make a device: Landlock does not rule them,
+and a root process owns every root-owned file, its rights dropped or not."""
 _X32_SYSCALL_BIT = 0x40000000
 _CLONE_THREAD = 0x00010000
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
@@ -223,7 +229,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int, int]]:
+def _call_filter(arch: int, numbers: dict[str, int], metadata: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
     """The BPF program of ``threads_only``, its jumps written as labels and resolved here.
 
     ``clone`` of a thread passes, ``clone`` of a process, ``fork`` and ``vfork`` get
@@ -231,7 +237,7 @@ def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int
     flags a filter can read); a new ``socket`` of any family gets EPERM (a Unix socket
     too: one bound to a path outside the engine's tree may be a daemon's), and so does
     ``io_uring_setup`` (io_uring can open sockets and processes' files without a system
-    call of its own).
+    call of its own), and so do the ``metadata`` calls (``_METADATA_CALLS``).
     """
     steps: list[tuple] = [
         ("load", 4),  # arch
@@ -246,7 +252,8 @@ def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int
         ("jeq", numbers["fork"], "refuse", "next"),
         ("jeq", numbers["vfork"], "refuse", "next"),
         ("jeq", numbers["io_uring_setup"], "refuse", "next"),
-        ("jeq", numbers["socket"], "refuse", "allow"),
+        ("jeq", numbers["socket"], "refuse", "next"),
+        *(("jeq", number, "refuse", "next") for number in metadata),
         ("label", "allow"),
         ("return", _RET_ALLOW),
         ("label", "refuse"),
@@ -281,6 +288,8 @@ def _call_filter(arch: int, numbers: dict[str, int]) -> list[tuple[int, int, int
 def threads_only() -> str:
     """From now on this process and its threads may start threads, but no process and no socket.
 
+    Nor may they change a file's mode, owner, times or extended attributes, or make a device node.
+
     A seccomp filter (Linux, x86-64 and arm64): ``os.fork``, ``subprocess`` and
     ``multiprocessing`` raise ``PermissionError``, and so does opening a socket of any
     family. Threads started before the call are not covered: call it
@@ -290,11 +299,11 @@ def threads_only() -> str:
     machine = platform.machine()
     if libc is None or machine not in _SECCOMP_ARCH:
         return "not available here"
-    program = _call_filter(_SECCOMP_ARCH[machine], _SYSCALL_NUMBERS[machine])
+    program = _call_filter(_SECCOMP_ARCH[machine], _SYSCALL_NUMBERS[machine], _METADATA_CALLS[machine])
     filters = (_SockFilter * len(program))(*(_SockFilter(*instruction) for instruction in program))
     fprog = _SockFprog(len(program), filters)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
         return "not in force (no_new_privs was refused)"
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0):
         return f"not in force (seccomp refused the filter: {os.strerror(ctypes.get_errno())})"
-    return "threads only, no network (seccomp)"
+    return "threads only, no network, no change of file modes or owners (seccomp)"

@@ -14,6 +14,7 @@ module is copied into the engine's own tree, away from the checker.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import itertools
@@ -245,8 +246,9 @@ class Worker:
             return [function(argument) for argument in arguments]
         if op == "status":
             return self.status
-        if op == "file_call_wrappers":
-            return file_call_wrappers(*args)
+        if op == "watch_file_calls":
+            (file_call_hooks().watchers,) = args
+            return None
         if op == "report_fsyncs":
             return report_fsyncs(*args)
         if op == "waiting_in":
@@ -293,19 +295,63 @@ def file_call_wrappers(callback: Any) -> dict[str, Any]:
 
     ``callback("before" | "after", name, arguments)`` gets a file descriptor as its
     inode, device, size and kind, and a path as a string: what a test needs to learn
-    which file was made durable, in which order, without running in this process.
+    which file was made durable, in which order. For tests run without an engine
+    process (``pytest days/dayN``); an engine process keeps ``FileCallHooks`` instead.
+    """
+    return {name: functools.partial(_watched, callback, name, getattr(os, name)) for name in FILE_CALLS}
+
+
+def _watched(watcher: Any, name: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    watcher("before", name, [_describe_argument(a) for a in args])
+    result = call(*args, **kwargs)
+    watcher("after", name, [_describe_argument(a) for a in args])
+    return result
+
+
+class FileCallHooks:
+    """This process's ``os.fsync``, ``os.replace``, ...: installed before any graded code runs, never swapped.
+
+    A test that watches the engine's file calls, or takes its fsyncs over for a power
+    cut, sets ``watchers`` or ``report`` here; the functions in ``os`` stay the same
+    objects. So graded code cannot tell whether a test is looking, and cannot do its
+    fsyncs only while one is.
     """
 
-    def wrapper_of(name: str, real: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            callback("before", name, [_describe_argument(a) for a in args])
-            result = real(*args, **kwargs)
-            callback("after", name, [_describe_argument(a) for a in args])
-            return result
+    def __init__(self) -> None:
+        self.watchers: tuple[Any, ...] = ()
+        """Callbacks as ``file_call_wrappers`` takes them, the newest outermost."""
+        self.report: Any = None
+        """When set, an fsync only reports the file's inode to it (see ``report_fsyncs``)."""
+        self._real = {name: getattr(os, name) for name in FILE_CALLS}
+        for name in FILE_CALLS:
+            setattr(os, name, self._hooked(name))
 
-        return wrapper
+    def _hooked(self, name: str) -> Any:
+        real = self._real[name]
 
-    return {name: wrapper_of(name, getattr(os, name)) for name in FILE_CALLS}
+        def hooked(*args: Any, **kwargs: Any) -> Any:
+            report = self.report if name == "fsync" else None
+            call = real if report is None else (lambda fd: report(os.fstat(fd).st_ino))
+            for watcher in self.watchers:
+                call = functools.partial(_watched, watcher, name, call)
+            return call(*args, **kwargs)
+
+        hooked.__name__ = hooked.__qualname__ = name
+        hooked.__module__ = real.__module__
+        hooked.__doc__ = real.__doc__
+        return hooked
+
+
+FILE_CALL_HOOKS: FileCallHooks | None = None
+"""This process's hooks, once ``main`` (or the first test that needs them) installed them."""
+
+
+def file_call_hooks() -> FileCallHooks:
+    """The hooks of this process, installed on first use."""
+    global FILE_CALL_HOOKS
+    if FILE_CALL_HOOKS is None:
+        FILE_CALL_HOOKS = FileCallHooks()
+    return FILE_CALL_HOOKS
 
 
 def thread_names() -> list[str]:
@@ -320,10 +366,7 @@ def report_fsyncs(report: Any) -> None:
     goes (``tinylsm.testkit.power_cut``). The disk's own fsync would only cost time.
     """
 
-    def reported_fsync(fd: int) -> None:
-        report(os.fstat(fd).st_ino)
-
-    os.fsync = reported_fsync
+    file_call_hooks().report = report
 
 
 def _is_valid(iterator: Any) -> bool:
@@ -360,11 +403,24 @@ def _pid_seen_by_the_checker() -> int:
         return os.getpid()
 
 
+def _effective_capabilities() -> int:
+    """This process's effective capabilities (``CapEff``), or -1 where they cannot be read."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
 def main(config_text: str) -> None:
     """Set up this process's limits from ``config_text`` (JSON), then serve until the wire closes."""
     config = json.loads(config_text)
     sock = socket.socket(fileno=config["fd"])
     pid = _pid_seen_by_the_checker()  # before file access is limited: it reads /proc
+    capabilities = _effective_capabilities()
     limits.die_with_parent()
     limits.limit_memory(config["memory_limit_mb"])
     file_access = (
@@ -378,6 +434,7 @@ def main(config_text: str) -> None:
         if config["code_roots"]
         else "not limited"
     )
+    file_call_hooks()  # before any graded code is imported: it must find os as every test leaves it
     os.chdir(config["scratch"])
     os.environ.clear()
     os.environ.update(config["environment"])
@@ -388,6 +445,11 @@ def main(config_text: str) -> None:
         worker.refusal = (
             f"the engine process could not limit its file access ({file_access}), so it runs none of the code "
             "graded: report this to the instructor, with the machine it was graded on"
+        )
+    if config["no_capabilities"] and capabilities > 0:  # -1: unreadable where the test process starts it
+        worker.refusal = (
+            f"the engine process was to run without root's powers, but holds capabilities {capabilities:#x}, so it "
+            "runs none of the code graded: report this to the instructor, with the machine it was graded on"
         )
     worker.endpoint.start()
     worker.endpoint.wait_until_gone()

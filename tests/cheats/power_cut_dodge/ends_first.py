@@ -1,5 +1,6 @@
 # Appended to the reference's recovery.py: when a simulated power cut is armed (``os.fsync``
 # is not the real one), end the process before writing anything, so that nothing can be lost.
+# The engine process's os.fsync is never the real one, so this dodge ends every run.
 import os as _os
 import posix as _posix
 
