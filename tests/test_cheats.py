@@ -363,3 +363,29 @@ def test_fsyncs_done_only_while_a_test_looks_are_caught(test: str, tmp_path: Pat
     for nodeid, result in run.results.items():
         assert result["outcome"] == "failed", f"{nodeid} passed an engine that fsyncs only while it is watched"
 
+
+def test_an_encoding_remembered_instead_of_written_fails_its_round_trips(tmp_path: Path) -> None:
+    """The reference's block with ``encode`` giving a token and ``decode`` looking it up in the process's memory.
+
+    Every round trip decodes in a fresh engine process, which has only the bytes: an
+    encoder's memory cannot stand in for a format.
+    """
+    day_dir = tmp_path / "day1"
+    shutil.copytree(ROOT / "solutions" / "day1", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    block = day_dir / "block.py"
+    block.write_text(block.read_text() + "\n\n" + (CHEATS / "remembered_encoding" / "block_memory.py").read_text())
+    run = run_pytest(
+        ROOT,
+        1,
+        {"TINYLSM_IMPL": "student:1", "TINYLSM_DAY_DIRS": f"1={day_dir}"},
+        test_timeout=120,
+        tests="days/day1",
+    )
+    for name in (
+        "test_encode_then_decode_keeps_every_entry_in_order",
+        "test_tombstone_and_empty_value_stay_distinct",
+        "test_a_verified_decode_gives_the_same_entries_and_still_checks_the_count",
+    ):
+        result = run.results.get(f"days/day1/test_block.py::{name}")
+        assert result is not None, run.output[-2000:]
+        assert result["outcome"] == "failed", f"{name} passed a block whose encoding is only remembered"

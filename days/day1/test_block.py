@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from checker.grading.isolation.engine import engine_process
 from tinylsm.block import Block, BlockBuilder, BlockIterator
 from tinylsm.errors import CorruptionError
 from tinylsm.testkit import collect, options_for_day, show
@@ -19,6 +20,13 @@ def build(entries: list[tuple[bytes, bytes | None]], block_size: int = 4096) -> 
 
 
 FRUIT = [(b"apple", b"red"), (b"banana", b"yellow"), (b"cherry", b"dark red"), (b"grape", b"green")]
+
+
+def decoded_elsewhere(raw: bytes, *, verified: bool = False) -> list[tuple[bytes, bytes | None]]:
+    """The entries of ``raw``, decoded by a fresh process: it learns the block from these bytes alone."""
+    with engine_process() as fresh:
+        block = fresh.module("tinylsm.block")
+        return collect(block.BlockIterator.create_and_seek_to_first(block.Block.decode(raw, verified=verified)))
 
 
 @pytest.mark.day1_task1
@@ -77,8 +85,7 @@ def test_building_an_empty_block_is_refused() -> None:
 @pytest.mark.day1_task2
 def test_encode_then_decode_keeps_every_entry_in_order() -> None:
     """decode(encode(block)) gives back every entry, in order."""
-    decoded = Block.decode(build(FRUIT).encode())
-    got = collect(BlockIterator.create_and_seek_to_first(decoded))
+    got = decoded_elsewhere(build(FRUIT).encode())
     assert got == FRUIT, f"decode(encode(block)) should give back {show(FRUIT)}, got {show(got)}"
 
 
@@ -86,7 +93,7 @@ def test_encode_then_decode_keeps_every_entry_in_order() -> None:
 def test_tombstone_and_empty_value_stay_distinct() -> None:
     """A tombstone (None) and an empty value (b'') survive encoding as themselves."""
     entries = [(b"deleted", None), (b"empty", b"")]
-    got = collect(BlockIterator.create_and_seek_to_first(Block.decode(build(entries).encode())))
+    got = decoded_elsewhere(build(entries).encode())
     assert got == entries, (
         f"a tombstone (value None) and an empty value (b'') must survive encoding as themselves: got {show(got)}"
     )
@@ -102,7 +109,7 @@ def test_decode_of_garbage_raises_corruption_error() -> None:
 @pytest.mark.day1_task2
 def test_a_verified_decode_gives_the_same_entries_and_still_checks_the_count() -> None:
     """decode(raw, verified=True) gives the same entries and still refuses an impossible count."""
-    got = collect(BlockIterator.create_and_seek_to_first(Block.decode(build(FRUIT).encode(), verified=True)))
+    got = decoded_elsewhere(build(FRUIT).encode(), verified=True)
     assert got == FRUIT, f"decode(raw, verified=True) should give back {show(FRUIT)}, got {show(got)}"
     with pytest.raises(CorruptionError):
         Block.decode(b"\xff\xff", verified=True)  # a checksum cannot make an impossible count possible
