@@ -805,6 +805,56 @@ def test_flush_is_reported_only_after_its_sst_is_complete(recorded: Callable) ->
     assert not missing, f"memtable_flushed named SSTs {missing} that are not in L0 {sorted(l0)}"
 
 
+class FlushDuringFreezeDurability(RecordingDurability):
+    """Flushes the oldest immutable memtable from inside the next freeze, as another thread's flush could."""
+
+    armed = False
+
+    def memtable_frozen(self, frozen_id: int, new_id: int) -> None:
+        super().memtable_frozen(frozen_id, new_id)
+        if self.armed and self.engine is not None:
+            self.armed = False
+            self.engine.flush_next_imm_memtable()
+
+
+@pytest.mark.day4_task4
+def test_a_flush_during_a_freeze_is_not_undone(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
+    """A freeze published the immutable memtables it read before a flush that ran meanwhile: the flushed one is back."""
+    made: list[FlushDuringFreezeDurability] = []
+
+    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> FlushDuringFreezeDurability:
+        made.append(FlushDuringFreezeDurability(options, directory, block_cache))
+        return made[-1]
+
+    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
+    durability = made[0]
+    durability.engine = db
+    expected = {}
+    n = 0
+    while not db.state.imm_memtables:
+        expected[b"key%03d" % n] = b"v" * 12
+        db.put(b"key%03d" % n, b"v" * 12)
+        n += 1
+    oldest = db.state.imm_memtables[-1].id
+    durability.armed = True
+    while durability.armed:
+        expected[b"key%03d" % n] = b"v" * 12
+        db.put(b"key%03d" % n, b"v" * 12)
+        n += 1
+    state = db.state
+    imm = [m.id for m in state.imm_memtables]
+    l0 = state.l0_sstables
+    assert oldest in l0, f"memtable {oldest} was flushed during the freeze, but L0 is {l0}"
+    assert oldest not in imm, (
+        f"memtable {oldest} was flushed to L0 while the next freeze ran, yet it is still among the immutable "
+        f"memtables {imm} after the freeze: expected only the memtable just frozen"
+    )
+    db.force_flush()
+    wrong = [key for key, value in expected.items() if db.get(key) != value]
+    assert not wrong, f"{len(wrong)} writes came back wrong after the flush, e.g. {show(wrong[:3])}"
+
+
 @pytest.mark.day4_task4
 def test_close_flushes_then_closes_the_durability_layer_once(recorded: Callable) -> None:
     """close() did not close the durability layer exactly once, after flushing every memtable."""
