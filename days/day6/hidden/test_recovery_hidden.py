@@ -365,6 +365,32 @@ def test_manifest_is_rewritten_when_it_grows_and_keeps_the_state(
 
 
 @pytest.mark.day6_task3
+def test_records_of_a_writer_and_the_background_thread_keep_each_others_edits(
+    open_db: OpenDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Manifest records made at once by a writer and the background thread lost each other's edits."""
+    monkeypatch.setattr(importlib.import_module("tinylsm.recovery"), "MANIFEST_REWRITE_BYTES", 512)
+    compaction = SimpleLeveledCompactionOptions(level0_file_num_compaction_trigger=2)
+    db = open_db(compaction=compaction, background_work=True)
+    model: dict[bytes, bytes] = {}
+    try:
+        for n in range(800):
+            key = b"key%04d" % (n % 300)
+            model[key] = b"v%d-" % n + b"z" * 30
+            db.put(key, model[key])
+        db.close()
+    except Exception as error:
+        raise AssertionError(
+            "800 puts while the background thread flushed and compacted should all succeed (the freezes, flushes "
+            f"and compactions each append a record, which must apply to the shape every earlier one left), "
+            f"got {error!r}"
+        ) from error
+    db = open_db(compaction=compaction)
+    got = dict(db.scan())
+    assert got == model, f"after a reopen the data differs: {differences(model, got)}"
+
+
+@pytest.mark.day6_task3
 @pytest.mark.parametrize("strategy", ["simple", "leveled"])
 def test_ssts_moved_down_without_a_rewrite_are_in_place_after_a_reopen(
     open_db: OpenDb, tmp_path: Path, strategy: str
