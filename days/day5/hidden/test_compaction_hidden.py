@@ -736,6 +736,48 @@ def test_a_writer_helps_compact_while_the_background_thread_is_busy(open_db: Ope
     assert list(db.scan()) == sorted(model.items()), f"{strategy}: the scan after the write stall is wrong"
 
 
+FULL_COMPACTION_WAIT_SECONDS = 1.0
+"""A forced full compaction that takes this long while the background thread is held is taken as waiting for it."""
+
+
+@pytest.mark.day5_task5
+def test_a_full_compaction_waits_for_a_background_compaction_in_progress(open_db: OpenDb) -> None:
+    """force_full_compaction ran while the background thread was compacting: both merged the same SSTs."""
+    db, holder, options = held_background_thread(open_db, "leveled")
+    model: dict[bytes, bytes] = {}
+    n = 0
+    while len(db.state.l0_sstables) < options.level0_file_num_compaction_trigger and not holder.inside.is_set():
+        key = b"key%04d" % (n % 40)
+        model[key] = b"value-%d" % n
+        db.put(key, model[key])
+        n += 1
+    assert holder.inside.wait(10), "with L0 at its trigger, the background thread never started a compaction"
+    started: list[float | None] = [None]
+
+    def full_compaction_waits() -> bool:  # a correct one waits for the held compaction to finish
+        begun = started[0]
+        return begun is not None and time.monotonic() - begun > FULL_COMPACTION_WAIT_SECONDS
+
+    with released_when_stuck(holder, full_compaction_waits):
+        started[0] = time.monotonic()
+        db.force_full_compaction()
+    db.close()  # joins the background thread, whose compaction is then published
+    tables, levels = db.state.sstables, db.state.levels
+    for number, level in enumerate(levels, 1):
+        ranges = [(tables[i].first_key, tables[i].last_key) for i in level]
+        overlapping = [(a, b) for a, b in itertools.pairwise(ranges) if a[1] >= b[0]]
+        assert not overlapping, (
+            f"after a full compaction raced a background compaction, L{number} holds SSTs whose key ranges "
+            f"overlap or are out of order: {show(overlapping)} (expected one sorted run per level)"
+        )
+    ids = [i for level in (db.state.l0_sstables, *levels) for i in level]
+    missing = [i for i in ids if not sst_path(db.path, i).exists()]
+    assert not missing, f"the tree names SSTs {missing} whose files were deleted by the other compaction"
+    reopened = open_db(options)
+    got = dict(reopened.scan())
+    assert got == model, f"after the two compactions and a reopen, expected {show(model)}, got {show(got)}"
+
+
 STALL_PUT_SECONDS = 1.0
 """A put that takes this long while the background thread is held is taken as stalled, and the hold is let go."""
 
