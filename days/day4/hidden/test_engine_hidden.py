@@ -7,6 +7,7 @@ import errno
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -853,6 +854,63 @@ def test_a_flush_during_a_freeze_is_not_undone(monkeypatch: pytest.MonkeyPatch, 
     db.force_flush()
     wrong = [key for key, value in expected.items() if db.get(key) != value]
     assert not wrong, f"{len(wrong)} writes came back wrong after the flush, e.g. {show(wrong[:3])}"
+
+
+WRITER_WAIT_SECONDS = 1.0
+"""How long a durability hook waits for another thread's call, which a correct engine holds back until the hook ends."""
+
+
+class WriteDuringFreezeDurability(RecordingDurability):
+    """Lets another thread write a whole memtable's worth while force_flush is freezing the active memtable."""
+
+    armed = False
+    writer: threading.Thread | None = None
+
+    def memtable_frozen(self, frozen_id: int, new_id: int) -> None:
+        super().memtable_frozen(frozen_id, new_id)
+        if self.armed and self.engine is not None:
+            self.armed = False
+            engine = self.engine
+            self.writer = threading.Thread(target=lambda: engine.put(b"from-another-thread", b"w" * 100))
+            self.writer.start()
+            self.writer.join(WRITER_WAIT_SECONDS)
+
+
+@pytest.mark.day4_task4
+def test_force_flush_freezes_while_holding_writers_back(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
+    """force_flush froze the active memtable while another thread wrote and froze it too: a memtable was doubled."""
+    made: list[WriteDuringFreezeDurability] = []
+
+    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> WriteDuringFreezeDurability:
+        made.append(WriteDuringFreezeDurability(options, directory, block_cache))
+        return made[-1]
+
+    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
+    durability = made[0]
+    durability.engine = db
+    expected = {b"key%d" % n: b"v" for n in range(3)}
+    for key, value in expected.items():
+        db.put(key, value)
+    durability.armed = True
+    try:
+        db.force_flush()
+    except Exception as error:
+        raise AssertionError(
+            f"force_flush raised {error!r} after another thread wrote while it froze the active memtable; "
+            "expected the writer to wait, and every memtable to be flushed once"
+        ) from error
+    finally:
+        if durability.writer is not None:
+            durability.writer.join()
+    expected[b"from-another-thread"] = b"w" * 100
+    imm = [m.id for m in db.state.imm_memtables]
+    assert len(set(imm)) == len(imm), f"a memtable is twice among the immutable memtables {imm}"
+    db.force_flush()
+    l0 = list(db.state.l0_sstables)
+    assert len(set(l0)) == len(l0), f"a memtable was flushed twice: L0 is {l0}"
+    wrong = [key for key, value in expected.items() if db.get(key) != value]
+    assert not wrong, f"{len(wrong)} writes came back wrong, e.g. {show(wrong[:3])}"
 
 
 @pytest.mark.day4_task4
