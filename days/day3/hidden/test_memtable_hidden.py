@@ -77,6 +77,22 @@ def test_scan_of_a_single_key_range_respects_both_flags() -> None:
 
 
 @pytest.mark.day3_task1
+def test_an_empty_bound_is_a_bound_not_an_open_end() -> None:
+    """A scan took a bound of b"" for no bound at all (tested as falsy, not as None): stop=b"" must give nothing."""
+    memtable, model = apply([(b"\x00", b"zero"), (b"a", b""), (b"m", None), (b"\xff", b"last")])
+    everything = sorted(model.items())
+    for include_start in (False, True):
+        for include_stop in (False, True):
+            flags = f"include_start={include_start}, include_stop={include_stop}"
+            got = collect(memtable.scan(None, b"", include_start=include_start, include_stop=include_stop))
+            assert got == [], f"scan(None, b'', {flags}): no key is at or below b'', expected [], got {show(got)}"
+            got = collect(memtable.scan(b"", None, include_start=include_start, include_stop=include_stop))
+            assert got == everything, (
+                f"scan(b'', None, {flags}): every key is above b'', expected {show(everything)}, got {show(got)}"
+            )
+
+
+@pytest.mark.day3_task1
 @given(operations)
 def test_get_agrees_with_a_dict_model(ops: list[tuple[bytes, bytes | None]]) -> None:
     """get() did not return the last value written, None after a delete, or ABSENT for a key never written."""
