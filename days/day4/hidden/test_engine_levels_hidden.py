@@ -89,6 +89,25 @@ def test_scan_bounds_over_l0_and_a_level_agree_with_a_dict(tmp_path: Path) -> No
         db.close()
 
 
+@pytest.mark.day4_task3
+def test_an_empty_scan_bound_over_l0_and_a_level_is_a_bound(tmp_path: Path) -> None:
+    """A scan took a bound of b"" for no bound at all (tested as falsy, not as None): stop=b"" must give nothing."""
+    db, model = layered_tree(tmp_path)
+    try:
+        everything = sorted(model.items())
+        for include_start in (False, True):
+            for include_stop in (False, True):
+                flags = f"include_start={include_start}, include_stop={include_stop}"
+                got = list(db.scan(None, b"", include_start=include_start, include_stop=include_stop))
+                assert got == [], f"scan(None, b'', {flags}): no key is at or below b'', expected [], got {show(got)}"
+                got = list(db.scan(b"", None, include_start=include_start, include_stop=include_stop))
+                assert got == everything, (
+                    f"scan(b'', None, {flags}): every key is above b'', expected {show(everything)}, got {show(got)}"
+                )
+    finally:
+        db.close()
+
+
 @pytest.mark.day4_task4
 def test_a_failed_recovery_leaves_the_directory_free_to_open_again(tmp_path: Path) -> None:
     """After open failed on a damaged SST file, the directory stayed locked (a later open was refused)."""
