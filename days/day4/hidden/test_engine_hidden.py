@@ -913,6 +913,59 @@ def test_force_flush_freezes_while_holding_writers_back(monkeypatch: pytest.Monk
     assert not wrong, f"{len(wrong)} writes came back wrong, e.g. {show(wrong[:3])}"
 
 
+class CloseDuringLogDurability(RecordingDurability):
+    """Lets another thread call close() while a write is being logged, and notes whether the close got through."""
+
+    armed = False
+    logging = False
+    closer: threading.Thread | None = None
+
+    def log(self, memtable_id: int, ops: Sequence[Op]) -> None:
+        if self.armed and self.engine is not None:
+            self.armed = False
+            self.logging = True
+            self.closer = threading.Thread(target=self.engine.close)
+            self.closer.start()
+            self.closer.join(WRITER_WAIT_SECONDS)
+            self.logging = False
+        super().log(memtable_id, ops)
+
+    def close(self) -> None:
+        if self.logging:
+            self.problems.append(
+                "close() closed the durability layer while a write was still being logged: with a WAL, that write "
+                "would go to a closed log, neither refused nor durable"
+            )
+        super().close()
+
+
+@pytest.mark.day4_task4
+def test_close_waits_for_a_write_in_progress(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
+    """close() closed the durability layer while another thread's write was still being logged."""
+    made: list[CloseDuringLogDurability] = []
+
+    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> CloseDuringLogDurability:
+        made.append(CloseDuringLogDurability(options, directory, block_cache))
+        return made[-1]
+
+    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    db = open_db(target_sst_size=1 << 20, enable_wal=True)  # close() syncs the log instead of flushing
+    durability = made[0]
+    durability.engine = db
+    db.put(b"before", b"1")
+    durability.armed = True
+    try:
+        db.put(b"racing", b"2")
+    finally:
+        if durability.closer is not None:
+            durability.closer.join()
+    assert not durability.problems, durability.problems[0]
+    names = [call[0] for call in durability.calls]
+    assert names[-1] == "close", f"close() must close the durability layer last, after the racing write: calls {names}"
+    with pytest.raises(LsmError):
+        db.put(b"after", b"3")
+
+
 @pytest.mark.day4_task4
 def test_close_flushes_then_closes_the_durability_layer_once(recorded: Callable) -> None:
     """close() did not close the durability layer exactly once, after flushing every memtable."""
