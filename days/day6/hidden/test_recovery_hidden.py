@@ -27,7 +27,7 @@ from tinylsm.options import (
     TieredCompactionOptions,
 )
 from tinylsm.state import CompactionRecord, LevelCompactionTask
-from tinylsm.testkit import FsyncFailure, options_for_day, show
+from tinylsm.testkit import FsyncFailure, encoded_wal_record, options_for_day, show
 from tinylsm.wal import decode_records
 
 SIZES = {"target_sst_size": 512, "block_size": 128, "num_memtable_limit": 2}
@@ -621,6 +621,47 @@ def test_manifest_without_a_complete_snapshot_is_corruption_not_an_empty_databas
             )
         deleted = sorted(set(before) - set(os.listdir(directory)))
         assert not deleted, f"after a MANIFEST cut at byte {cut}, recovery deleted files: {deleted}"
+
+
+@pytest.mark.day6_task3
+def test_a_sync_during_a_freeze_makes_the_frozen_memtables_writes_durable(
+    open_db: OpenDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync() made while a freeze switched logs returned before the frozen memtable's log was fsynced."""
+    db = open_db(num_memtable_limit=10)
+    directory = tmp_path / "db"
+    durable: dict[int, int] = {}  # inode -> size at its last fsync
+    problems: list[str] = []
+    watching = {"armed": False, "written": 0}
+
+    def observe(when: str, call: str, arguments: list) -> None:
+        if call != "fsync":
+            return
+        status = arguments[0]
+        if when == "after" and not status["folder"]:
+            durable[status["inode"]] = status["size"]
+        new_logs = [name for name in os.listdir(directory) if name.endswith(".wal")] != [old.name]
+        if when == "before" and status["folder"] and watching["armed"] and new_logs:
+            watching["armed"] = False  # the freeze has made its new log: a sync now must cover the old one
+            db.sync()
+            got = durable.get(os.stat(old).st_ino, 0)
+            if got < watching["written"]:
+                problems.append(
+                    f"sync() returned while {old.name}, the log of the memtable just frozen, was durable up to "
+                    f"byte {got} of {watching['written']}: writes made before that sync could be lost"
+                )
+
+    old = wal_path(directory, db.state.memtable.id)
+    watch_file_calls(monkeypatch, observe)
+    watching["armed"] = True
+    n = 0
+    while watching["armed"] and n < 1000:
+        key, value = b"key%04d" % n, b"v" * 40
+        watching["written"] += len(encoded_wal_record([(key, value)]))
+        db.put(key, value)
+        n += 1
+    assert not watching["armed"], "1,000 puts of 47 bytes into 512-byte memtables never froze the active memtable"
+    assert not problems, problems[0]
 
 
 @pytest.mark.day6_task3
