@@ -24,6 +24,11 @@ def build_table(directory: Path, cache: BlockCache, sst_id: int = 1) -> SsTable:
     return SsTable.open(sst_id, sst_path(directory, sst_id), cache)
 
 
+def wipe(table: SsTable) -> None:
+    """Overwrite the table's file with zeros, in place: from now on only the cache holds its blocks."""
+    table.path.write_bytes(bytes(table.path.stat().st_size))
+
+
 def one_entry_block(key: bytes, value: bytes) -> Block:
     builder = BlockBuilder(options_for_day(2))
     builder.add(key, value)
@@ -48,6 +53,7 @@ def test_second_read_of_a_block_is_a_cache_hit(tmp_path: Path) -> None:
     table = build_table(tmp_path, cache)
     assert table.counters is cache.counters, "a table given a block cache must count into cache.counters"
     first = collect(BlockIterator.create_and_seek_to_first(table.read_block_cached(1)))
+    wipe(table)  # a hit does not read the disk, which now holds only zeros
     second = collect(BlockIterator.create_and_seek_to_first(table.read_block_cached(1)))
     assert first == second == ENTRIES[5:10], f"block 1 should hold {show(ENTRIES[5:10])}, got {show(second)}"
     counters = cache.counters
@@ -118,9 +124,10 @@ def test_scanning_a_table_twice_reads_each_block_from_disk_once(tmp_path: Path) 
     """Scanning a table twice through a large enough block cache reads each of its blocks from disk once."""
     cache = BlockCache(1 << 20)
     table = build_table(tmp_path, cache)
-    for _ in range(2):
+    for scan in range(2):
         got = collect(SsTableIterator.create_and_seek_to_first(table))
-        assert got == ENTRIES, f"a scan through the cache gave {show(got)}"
+        assert got == ENTRIES, f"scan {scan + 1} through the cache gave {show(got)}"
+        wipe(table)  # the second scan must find every block in the cache: the disk holds only zeros
     assert cache.counters.blocks_read == 4, (
         f"two scans of a 4-block table with a large cache should read 4 blocks from disk, "
         f"read {cache.counters.blocks_read}"

@@ -167,6 +167,7 @@ def test_counters_are_the_ones_given_to_the_cache() -> None:
     loads.get(cache, 5, 2)
     assert cache.counters is counters, "cache.counters must be the ReadCounters passed to BlockCache"
     assert (counters.block_cache_misses, counters.block_cache_hits) == (1, 1), f"expected 1 miss, 1 hit: {counters}"
+    assert loads.loaded == [(5, 2)], f"the hit must not load the block again: loads {loads.loaded}"
 
 
 @pytest.mark.day2_task4
