@@ -52,6 +52,14 @@ class Durability(Protocol):
         """Memtable ``memtable_id`` is durable as SSTable ``sst_id``."""
         ...
 
+    def compaction_started(self) -> None:
+        """A compaction is about to write its outputs: none of them exists yet.
+
+        A layer that orders SSTs by a record of its own (day 6's manifest) needs no
+        notice and may leave this method out.
+        """
+        ...
+
     def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
         """A compaction's outputs are durable and replace ``removed_ids``.
 
@@ -112,11 +120,16 @@ class PlainDurability:
     def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
         pass
 
-    def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
+    def compaction_started(self) -> None:
+        # Before the first output exists: a crash in the middle of the compaction leaves outputs with
+        # newer ids than a memtable flushed meanwhile, whose writes are newer than theirs.
         marker = self._directory / COMPACTED_MARKER
         if not marker.exists():
             marker.write_text("SSTs here were compacted without a manifest: their ids do not order them by age.\n")
             sync_directory(self._directory)
+
+    def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
+        self.compaction_started()  # a compactor that did not announce itself still leaves the mark
 
     def close(self) -> None:
         pass
@@ -193,6 +206,11 @@ class StopAfterFailure:
 
     def memtable_flushed(self, memtable_id: int, sst_id: int) -> None:
         self._write(self.inner.memtable_flushed, memtable_id, sst_id)
+
+    def compaction_started(self) -> None:
+        announce = getattr(self.inner, "compaction_started", None)  # optional: see ``Durability``
+        if announce is not None:
+            self._write(announce)
 
     def compacted(self, record: CompactionRecord, removed_ids: Sequence[int]) -> None:
         self._write(self.inner.compacted, record, removed_ids)

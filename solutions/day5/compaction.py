@@ -286,6 +286,7 @@ class Compactor:
         tables = engine.state.sstables
         outputs = _trivial_move(task, tables) if apply is not apply_full_compaction else None
         if outputs is None:
+            engine.durability.compaction_started()
             outputs = write_compaction_output(
                 merged_iterator(task, tables),
                 task.is_bottom,

@@ -489,6 +489,42 @@ def test_each_compaction_is_recorded_before_the_state_changes_or_files_go(
     assert not recorder.problems, f"{strategy}: {recorder.problems[0]} ({len(recorder.problems)} problem(s))"
 
 
+class AnnouncementWatch:
+    """Wraps the engine's durability layer and notes which SST files exist at each compaction_started()."""
+
+    def __init__(self, db: LsmStorage, path: Path) -> None:
+        self.inner = db.durability
+        self.path = path
+        self.files_at_announcements: list[set[str]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def compaction_started(self) -> None:
+        self.files_at_announcements.append({found.name for found in self.path.glob("*.sst")})
+        self.inner.compaction_started()
+
+
+@pytest.mark.day5_task5
+def test_a_compaction_announces_itself_before_its_first_output_exists(open_db: OpenDb, tmp_path: Path) -> None:
+    """A compaction wrote an output before calling durability.compaction_started(): without a manifest, a crash
+    then leaves outputs whose newer ids hide the writes of a memtable flushed meanwhile."""
+    db = open_db(NoCompaction())
+    load(db, 120, seed=29)
+    db.force_flush()
+    watch = AnnouncementWatch(db, tmp_path)
+    db.durability = watch
+    inputs = {found.name for found in tmp_path.glob("*.sst")}
+    db.force_full_compaction()
+    outputs = {found.name for found in tmp_path.glob("*.sst")} - inputs
+    assert outputs, "test setup: the full compaction should write new SSTs"
+    assert watch.files_at_announcements == [inputs], (
+        f"force_full_compaction should call engine.durability.compaction_started() once, before it writes its first "
+        f"output; the SST files at each call were {watch.files_at_announcements}, the inputs {sorted(inputs)}, the "
+        f"outputs {sorted(outputs)}"
+    )
+
+
 @pytest.mark.day5_task5
 def test_no_published_state_lists_an_sst_whose_file_is_gone(
     open_db: OpenDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
