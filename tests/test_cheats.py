@@ -367,7 +367,7 @@ def test_fsyncs_done_only_while_a_test_looks_are_caught(test: str, tmp_path: Pat
 def test_an_encoding_remembered_instead_of_written_fails_its_round_trips(tmp_path: Path) -> None:
     """The reference's block with ``encode`` giving a token and ``decode`` looking it up in the process's memory.
 
-    Every round trip decodes in a fresh engine process, which has only the bytes: an
+    Every round trip decodes in an engine process of the test's own, which has only the bytes: an
     encoder's memory cannot stand in for a format.
     """
     day_dir = tmp_path / "day1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checker.grading.isolation.engine import engine_process
+from checker.grading.isolation.engine import engine_for_this_test
 from tinylsm.block import Block, BlockBuilder, BlockIterator
 from tinylsm.errors import CorruptionError
 from tinylsm.testkit import collect, options_for_day, show
@@ -23,10 +23,9 @@ FRUIT = [(b"apple", b"red"), (b"banana", b"yellow"), (b"cherry", b"dark red"), (
 
 
 def decoded_elsewhere(raw: bytes, *, verified: bool = False) -> list[tuple[bytes, bytes | None]]:
-    """The entries of ``raw``, decoded by a fresh process: it learns the block from these bytes alone."""
-    with engine_process() as fresh:
-        block = fresh.module("tinylsm.block")
-        return collect(block.BlockIterator.create_and_seek_to_first(block.Block.decode(raw, verified=verified)))
+    """The entries of ``raw``, decoded by another process: it learns the block from these bytes alone."""
+    block = engine_for_this_test().module("tinylsm.block")
+    return collect(block.BlockIterator.create_and_seek_to_first(block.Block.decode(raw, verified=verified)))
 
 
 @pytest.mark.day1_task1

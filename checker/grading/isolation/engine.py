@@ -152,6 +152,46 @@ def engine_process() -> Iterator[EngineProcess]:
         started.discard()
 
 
+class _TestsOwnEngine:
+    """The engine process that ``engine_for_this_test`` started for the running test, ended when another test asks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: tuple[str, _Started] | None = None
+        atexit.register(self.discard)
+
+    def get(self) -> EngineProcess:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+        with self._lock:
+            if self._owner is not None and self._owner[0] == test:
+                return EngineProcess(self._owner[1].client)
+            stale, self._owner = self._owner, (test, _SPARE.take())
+            owned = self._owner[1]
+        if stale is not None:
+            stale[1].discard()
+        return EngineProcess(owned.client)
+
+    def discard(self) -> None:
+        with self._lock:
+            stale, self._owner = self._owner, None
+        if stale is not None:
+            stale[1].discard()
+
+
+_TESTS_OWN_ENGINE = _TestsOwnEngine()
+
+
+def engine_for_this_test() -> EngineProcess:
+    """An engine process of the running test's own, apart from the one its other calls reach.
+
+    It has run nothing but what the test asks of it here, so a round trip that
+    decodes in it learns the data from the bytes alone: an encoder's memory cannot
+    stand in for a format. One process serves every call of one test (the examples
+    of a property test too), and is ended when the next test asks for its own.
+    """
+    return _TESTS_OWN_ENGINE.get()
+
+
 def watch_file_calls(monkeypatch: pytest.MonkeyPatch, callback: Callable[[str, str, list], None]) -> None:
     """Report the engine's file calls to ``callback("before" | "after", name, arguments)`` until the test ends."""
     graded = installed_client()

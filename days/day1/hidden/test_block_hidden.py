@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checker.grading.isolation.engine import engine_process
+from checker.grading.isolation.engine import engine_for_this_test
 from tinylsm.block import Block, BlockBuilder, BlockIterator
 from tinylsm.errors import CorruptionError
 from tinylsm.options import MAX_KEY_SIZE
@@ -28,11 +28,10 @@ def build_all(entries: list[tuple[bytes, bytes | None]], block_size: int = 65536
 
 
 def round_trip(entries: list[tuple[bytes, bytes | None]]) -> list[tuple[bytes, bytes | None]]:
-    """The entries of a block built, encoded, then decoded by a fresh process, which has nothing but the bytes."""
+    """The entries of a block built, encoded, then decoded by another process, which has nothing but the bytes."""
     raw = build_all(entries).encode()
-    with engine_process() as fresh:
-        block = fresh.module("tinylsm.block")
-        return collect(block.BlockIterator.create_and_seek_to_first(block.Block.decode(raw)))
+    block = engine_for_this_test().module("tinylsm.block")
+    return collect(block.BlockIterator.create_and_seek_to_first(block.Block.decode(raw)))
 
 
 def entry(overlap: int, rest: bytes, value: bytes | None) -> bytes:

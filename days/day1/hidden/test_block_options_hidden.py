@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checker.grading.isolation.engine import engine_process
+from checker.grading.isolation.engine import engine_for_this_test
 from tinylsm.block import Block, BlockBuilder, BlockIterator
 from tinylsm.errors import CorruptionError
 from tinylsm.testkit import collect, options_for_day, show
@@ -114,14 +114,13 @@ def test_prefix_compressed_size_estimate_is_the_encoded_size(entries: Entries, b
 def test_prefix_compressed_block_round_trips(entries: Entries) -> None:
     """A block written with prefix compression on did not decode to the entries it was built from."""
     encoded = build_all(entries).encode()
-    with engine_process() as fresh:  # a process that knows the block from its bytes alone
-        block_module = fresh.module("tinylsm.block")
-        for verified in (False, True):
-            block = block_module.Block.decode(encoded, verified=verified)
-            got = collect(block_module.BlockIterator.create_and_seek_to_first(block))
-            assert got == entries, f"decode(verified={verified}) gave {show(got)}, expected {show(entries)}"
-            assert len(block) == len(entries), f"len(block) should be {len(entries)}, got {len(block)}"
-            assert block.encode() == encoded, f"decode then encode (verified={verified}) changed the block's bytes"
+    block_module = engine_for_this_test().module("tinylsm.block")  # it knows the block from its bytes alone
+    for verified in (False, True):
+        block = block_module.Block.decode(encoded, verified=verified)
+        got = collect(block_module.BlockIterator.create_and_seek_to_first(block))
+        assert got == entries, f"decode(verified={verified}) gave {show(got)}, expected {show(entries)}"
+        assert len(block) == len(entries), f"len(block) should be {len(entries)}, got {len(block)}"
+        assert block.encode() == encoded, f"decode then encode (verified={verified}) changed the block's bytes"
 
 
 @pytest.mark.day1_task2
