@@ -10,6 +10,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -90,6 +91,21 @@ BAD_WRITES: dict[str, tuple[Callable[[LsmStorage], object], type[Exception], str
     "delete-empty-key": (lambda db: db.delete(b""), ValueError, None),
     "put-value-of-1-MiB-plus-1": (lambda db: db.put(b"key", b"v" * (MAX_VALUE_SIZE + 1)), ValueError, VALUE_LIMIT),
 }
+
+
+T = TypeVar("T")
+
+
+def durability_layers(monkeypatch: pytest.MonkeyPatch, kind: type[T]) -> list[T]:
+    """Make every engine opened from now on use a durability layer of ``kind``; the list of those made."""
+    made: list[T] = []
+
+    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> T:
+        made.append(kind(options, directory, block_cache))  # type: ignore[call-arg]
+        return made[-1]
+
+    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    return made
 
 
 @pytest.mark.day4_task1
@@ -270,13 +286,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> Callable[..., 
     """Open an engine whose durability layer is a ``RecordingDurability``."""
 
     def open_recorded(**overrides: int) -> tuple[LsmStorage, RecordingDurability]:
-        made: list[RecordingDurability] = []
-
-        def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> RecordingDurability:
-            made.append(RecordingDurability(options, directory, block_cache))
-            return made[-1]
-
-        monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+        made = durability_layers(monkeypatch, RecordingDurability)
         db = open_db(**overrides)
         assert len(made) == 1, f"opening the engine should create one durability layer, it created {len(made)}"
         made[0].engine = db
@@ -821,13 +831,7 @@ class FlushDuringFreezeDurability(RecordingDurability):
 @pytest.mark.day4_task4
 def test_a_flush_during_a_freeze_is_not_undone(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
     """A freeze published the immutable memtables it read before a flush that ran meanwhile: the flushed one is back."""
-    made: list[FlushDuringFreezeDurability] = []
-
-    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> FlushDuringFreezeDurability:
-        made.append(FlushDuringFreezeDurability(options, directory, block_cache))
-        return made[-1]
-
-    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    made = durability_layers(monkeypatch, FlushDuringFreezeDurability)
     db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
     durability = made[0]
     durability.engine = db
@@ -879,13 +883,7 @@ class WriteDuringFreezeDurability(RecordingDurability):
 @pytest.mark.day4_task4
 def test_force_flush_freezes_while_holding_writers_back(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
     """force_flush froze the active memtable while another thread wrote and froze it too: a memtable was doubled."""
-    made: list[WriteDuringFreezeDurability] = []
-
-    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> WriteDuringFreezeDurability:
-        made.append(WriteDuringFreezeDurability(options, directory, block_cache))
-        return made[-1]
-
-    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    made = durability_layers(monkeypatch, WriteDuringFreezeDurability)
     db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
     durability = made[0]
     durability.engine = db
@@ -942,13 +940,7 @@ class CloseDuringLogDurability(RecordingDurability):
 @pytest.mark.day4_task4
 def test_close_waits_for_a_write_in_progress(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
     """close() closed the durability layer while another thread's write was still being logged."""
-    made: list[CloseDuringLogDurability] = []
-
-    def factory(options: LsmStorageOptions, directory: Path, block_cache: object) -> CloseDuringLogDurability:
-        made.append(CloseDuringLogDurability(options, directory, block_cache))
-        return made[-1]
-
-    monkeypatch.setattr(tinylsm.extensions, "durability", factory)
+    made = durability_layers(monkeypatch, CloseDuringLogDurability)
     db = open_db(target_sst_size=1 << 20, enable_wal=True)  # close() syncs the log instead of flushing
     durability = made[0]
     durability.engine = db
