@@ -389,3 +389,32 @@ def test_an_encoding_remembered_instead_of_written_fails_its_round_trips(tmp_pat
         result = run.results.get(f"days/day1/test_block.py::{name}")
         assert result is not None, run.output[-2000:]
         assert result["outcome"] == "failed", f"{name} passed a block whose encoding is only remembered"
+
+
+def test_records_that_say_they_have_no_fields_are_not_equal_to_every_record_of_their_kind(tmp_path: Path) -> None:
+    """The reference's manifest with record classes that empty their ``__dataclass_fields__``.
+
+    Its decoder keeps a record's kind and loses its values. Two records are compared by the
+    fields the course's contract names, and a record a test made by the values the test gave,
+    so the round trips fail.
+    """
+    day_dir = tmp_path / "day6"
+    shutil.copytree(ROOT / "solutions" / "day6", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = day_dir / "manifest.py"
+    cheat = (CHEATS / "self_describing_records" / "empty_records.py").read_text()
+    manifest.write_text(manifest.read_text() + "\n\n" + cheat)
+    run = run_pytest(
+        ROOT,
+        6,
+        {"TINYLSM_IMPL": "student:6", "TINYLSM_DAY_DIRS": f"6={day_dir}"},
+        test_timeout=120,
+        tests="days/day6/test_manifest.py",
+    )
+    round_trips = {
+        nodeid: result
+        for nodeid, result in run.results.items()
+        if "test_manifest_record_round_trips" in nodeid and "CompactionRecord" not in nodeid
+    }
+    assert len(round_trips) == 4, run.output[-2000:]  # two snapshots, a new memtable and a flush
+    for nodeid, result in round_trips.items():
+        assert result["outcome"] == "failed", f"{nodeid} passed a decoder that forgets every field"

@@ -13,6 +13,10 @@ annotation is made of plain types only (``bytes``, ``int``, ``bool``, ``None``,
 annotated with scalars only (``bool``, ``bytes | None`` ...) must be of exactly
 one of them: a ``float`` is no ``bool``, and a ``bool`` is no ``int``.
 
+A record of a day (a dataclass such as ``Flush`` or ``BlockMeta``) is equal to another
+by the field names the contract lists, never by what its class says of itself
+(``__dataclass_fields__`` is the student's to overwrite).
+
 The constants a day's module is given (``STALL_FACTOR``, ``RECORD_HEADER`` ...) are
 the course's too: a test reads them from the contract, never from the engine
 process, so a submission that changes one cannot move what the tests expect.
@@ -61,14 +65,24 @@ class Contract:
     functions: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     """Per key ``module.NAME``, the source of its value (a literal, arithmetic on them, or ``struct.Struct``)."""
+    records: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per class key of a dataclass, its fields in order: what makes two of its objects equal."""
 
     def as_json(self) -> dict:
-        return {"methods": self.methods, "functions": self.functions, "constants": self.constants}
+        return {
+            "methods": self.methods,
+            "functions": self.functions,
+            "constants": self.constants,
+            "records": {key: list(names) for key, names in self.records.items()},
+        }
 
     @classmethod
     def from_json(cls, document: dict) -> Contract:
         return cls(
-            dict(document.get("methods", {})), dict(document.get("functions", {})), dict(document.get("constants", {}))
+            dict(document.get("methods", {})),
+            dict(document.get("functions", {})),
+            dict(document.get("constants", {})),
+            {key: tuple(names) for key, names in document.get("records", {}).items()},
         )
 
     def constant(self, module: str, name: str) -> Any:
@@ -147,6 +161,12 @@ def course_contract(root: Path) -> Contract:
     for module, tree in modules.items():
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
+                if any(_names_dataclass(decorator) for decorator in node.decorator_list):
+                    contract.records[f"{module}.{node.name}"] = tuple(
+                        item.target.id
+                        for item in node.body
+                        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                    )
                 contract.methods[f"{module}.{node.name}"] = {
                     item.name: _returns(item.returns, classes)
                     for item in node.body
@@ -188,6 +208,12 @@ def _is_union_of_names(annotation: ast.expr) -> bool:
     if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
         return _is_union_of_names(annotation.left) and _is_union_of_names(annotation.right)
     return isinstance(annotation, ast.Name) or (isinstance(annotation, ast.Constant) and annotation.value is None)
+
+
+def _names_dataclass(decorator: ast.expr) -> bool:
+    """``@dataclass`` or ``@dataclass(frozen=True)``."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Name) and target.id == "dataclass"
 
 
 def _is_property(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

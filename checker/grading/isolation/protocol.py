@@ -483,11 +483,23 @@ _OPERATIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def record_of(obj: Any) -> tuple | None:
-    """``(class name, field values)`` of a dataclass instance, so that its side can compare records; else None."""
-    if isinstance(obj, type) or not dataclasses.is_dataclass(obj):
+def record_of(obj: Any, fields_by_class: dict[str, tuple[str, ...]] | None = None) -> tuple | None:
+    """``(class key, field values)`` of a record, so that the other side can compare records; else None.
+
+    With ``fields_by_class`` (the contract's records, which the engine's side is sent) the
+    fields are those the contract lists for the object's class; without it (an object the
+    tests lent) they are the dataclass's own.
+    """
+    if isinstance(obj, type):
         return None
-    return (type(obj).__qualname__, tuple(getattr(obj, field.name) for field in dataclasses.fields(obj)))
+    kind = type(obj)
+    key = f"{kind.__module__.rpartition('.')[2]}.{kind.__qualname__}"
+    if fields_by_class is not None:
+        names = fields_by_class.get(key)
+        return None if names is None else (key, tuple(getattr(obj, name) for name in names))
+    if not dataclasses.is_dataclass(obj):
+        return None
+    return (key, tuple(getattr(obj, field.name) for field in dataclasses.fields(obj)))
 
 
 class ProxyTable:
@@ -523,6 +535,7 @@ class Proxy:
         "_proxy_count",
         "_proxy_endpoint",
         "_proxy_info",
+        "_proxy_made_with",
         "_proxy_oid",
         "_proxy_rebind",
         "_proxy_rebound",
@@ -536,6 +549,7 @@ class Proxy:
         object.__setattr__(self, "_proxy_rebind", None)
         object.__setattr__(self, "_proxy_rebound", None)
         object.__setattr__(self, "_proxy_contract", None)
+        object.__setattr__(self, "_proxy_made_with", None)
 
     def __del__(self) -> None:
         endpoint = self._proxy_endpoint
@@ -621,7 +635,17 @@ class Proxy:
         self._proxy_call("delattr", name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._proxy_returned(None, self._proxy_call("call", args, kwargs))
+        result = self._proxy_returned(None, self._proxy_call("call", args, kwargs))
+        contract = self._proxy_endpoint.contract
+        if type(result) is Proxy and contract is not None and result._proxy_contract in contract.records:
+            names = contract.records[result._proxy_contract]
+            given = {**dict(zip(names[: len(args)], args, strict=True)), **kwargs}
+            if len(args) <= len(names) and given.keys() == set(names):
+                # a record the tests made is what they made it of, whatever the engine's object keeps
+                object.__setattr__(
+                    result, "_proxy_made_with", (result._proxy_contract, tuple(given[name] for name in names))
+                )
+        return result
 
     def collect_remotely(self) -> list:
         """Every remaining entry of a storage iterator over there, read in one request.
@@ -660,11 +684,18 @@ class Proxy:
     # Equality, hashing and truth of the engine's objects are decided here, never by their own
     # methods: an object of the student's code that says it equals everything, or is always
     # true (or always false), would otherwise pass every assertion made about it. They are
-    # equal when they are the same object, or records (dataclasses) of the same class whose
-    # fields are equal; they have no truth value (the contract's answers are plain values).
-    # The tests' objects, lent to the engine, keep their own methods.
+    # equal when they are the same object, or records of the same class whose fields are
+    # equal: the record classes and their fields are the contract's, and a record a test made
+    # holds the values the test gave, not what the engine's object reports. They have no
+    # truth value (the contract's answers are plain values). The tests' objects, lent to the
+    # engine, keep their own methods.
     def _proxy_record(self) -> tuple | None:
-        return self._proxy_call("record")
+        if self._proxy_made_with is not None:
+            return self._proxy_made_with
+        contract = self._proxy_endpoint.contract
+        if contract is None:
+            return self._proxy_call("record")
+        return self._proxy_call("record", contract.records)
 
     def __hash__(self) -> int:
         if self._proxy_endpoint.peer_trusted:
