@@ -639,7 +639,7 @@ class Proxy:
         contract = self._proxy_endpoint.contract
         if type(result) is Proxy and contract is not None and result._proxy_contract in contract.records:
             names = contract.records[result._proxy_contract]
-            given = {**dict(zip(names[: len(args)], args, strict=True)), **kwargs}
+            given = {**dict(zip(names, args, strict=False)), **kwargs}  # more arguments than fields: not set
             if len(args) <= len(names) and given.keys() == set(names):
                 # a record the tests made is what they made it of, whatever the engine's object keeps
                 object.__setattr__(
