@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,8 @@ class WorkerSettings:
     drop_capabilities: bool = False
     threads_only: bool = False
     """Whether the engine process may start threads only, and no process nor network socket (a graded run's)."""
+    database_per_process: bool = False
+    """Whether each database a test opens runs in an engine process of its own (a recovery day's run)."""
     contract: dict = field(default_factory=dict)
     """The course's ``contract.Contract`` as JSON: what each class and function of the days returns."""
     code_roots: list[str] = field(default_factory=list)
@@ -165,6 +168,10 @@ class Client:
         self.generation = 0
         self.hung_imports: dict[str, str] = {}
         self.contract = Contract.from_json(settings.contract)
+        self.made_elsewhere: Callable[[str, str | None, tuple, dict], Any] | None = None
+        """What makes some objects in engine processes of their own (see ``Endpoint.made_elsewhere``)."""
+        self.module_patches: dict[tuple[str, str], Any] = {}
+        """Per ``(module, name)``, the value a test set on a day's module and has not yet restored."""
         self._start_lock = threading.Lock()
 
     # -- the engine process -----------------------------------------------------------------
@@ -220,6 +227,7 @@ class Client:
             peer="the engine process (your code)",
         )
         endpoint.contract = self.contract
+        endpoint.made_elsewhere = self.made_elsewhere
         endpoint.start()
         self.generation += 1
         return endpoint
@@ -275,9 +283,9 @@ class Client:
         if kind in PLAIN_TYPES:
             return None
         if kind is Proxy:
-            return ("W", object.__getattribute__(obj._proxy_current(), "_proxy_oid"))
+            return ("W", self._oid_here(obj))
         if kind is BoundMethod:
-            return ("M", object.__getattribute__(obj.target._proxy_current(), "_proxy_oid"), obj.name)
+            return ("M", self._oid_here(obj.target), obj.name)
         if kind in ALLOWED_TYPES or (isinstance(obj, type) and obj in ALLOWED_TYPES):
             return None
         if not _may_leave(obj):
@@ -285,6 +293,16 @@ class Client:
                 f"{kind.__module__}.{kind.__qualname__} objects of the tests cannot be handed to the engine"
             )
         return ("T", self.exports.export(obj), _describe(obj))
+
+    def _oid_here(self, proxy: Proxy) -> int:
+        """The id of ``proxy``'s object in this client's engine process, which must be where the object lives."""
+        current = proxy._proxy_current()
+        if object.__getattribute__(current, "_proxy_endpoint") is not self.endpoint:
+            raise TypeError(
+                f"an object of the class {current._proxy_info[1]} lives in another engine process (each database"
+                " a test opens has one of its own), and cannot be handed to this one"
+            )
+        return object.__getattribute__(current, "_proxy_oid")
 
     def encode(self, message: Any) -> bytes:
         return dumps(message, self._persistent_id)
@@ -472,12 +490,14 @@ class RemoteModule(types.ModuleType):
         if name not in originals:
             originals[name] = getattr(remote, name, _MISSING)
         setattr(remote, name, value)
+        object.__getattribute__(self, "_remote_client").module_patches[(self.__name__, name)] = value
 
     def __delattr__(self, name: str) -> None:
         # pytest's monkeypatch looks for the old value in the local __dict__, finds nothing,
         # and undoes a patch by deleting it: deleting a patched name restores the original
         originals: dict = object.__getattribute__(self, "_remote_originals")
         original = originals.pop(name, _MISSING)
+        object.__getattribute__(self, "_remote_client").module_patches.pop((self.__name__, name), None)
         if original is _MISSING:
             delattr(self._remote(), name)
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from checker.grading.isolation import limits, protocol
+from checker.grading.isolation import engine, limits, protocol
 from checker.grading.isolation.client import Client, WorkerSettings, install
 from checker.grading.pytest_plugin import ENGINE_RAISED
 from tinylsm.testkit import group_commit
@@ -29,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if path:
         _client = install(WorkerSettings.load(path))
         client = _client
+        if client.settings.database_per_process:
+            client.made_elsewhere = engine.read_in_another_process
         group_commit.ENGINE_SIDE_WAITING = lambda ident, function: client.call("waiting_in", ident, function)
 
 

@@ -126,6 +126,10 @@ class Endpoint:
         """Whether the other side's objects may say what they equal and whether they are true (the tests' may)."""
         self.contract: Any = None
         """In the test process, the course's ``contract.Contract``: what each call of the engine may return."""
+        self.made_elsewhere: Callable[[str, str | None, tuple, dict], Any] | None = None
+        """In the test process, what makes some objects of a contract's class in another engine process:
+        called with the class key, the method called on the class (``None``: the class itself), and the
+        arguments; it answers ``NOT_MADE_ELSEWHERE`` for a call it leaves to this process."""
         self._peer = peer
         self._side = side
         self._serve = serve
@@ -454,6 +458,10 @@ DUNDER_OPS = frozenset(
 """Special methods a proxy forwards (each runs as the operation it names, e.g. ``len(obj)``)."""
 
 
+NOT_MADE_ELSEWHERE = object()
+"""What ``Endpoint.made_elsewhere`` answers for a call it leaves to the endpoint's own process."""
+
+
 def operation(name: str) -> Callable[..., Any]:
     """The operation a special method of ``DUNDER_OPS`` stands for, as a function of the object."""
     return _OPERATIONS[name]
@@ -634,7 +642,18 @@ class Proxy:
     def __delattr__(self, name: str) -> None:
         self._proxy_call("delattr", name)
 
+    def _proxy_made_elsewhere(self, method: str | None, args: tuple, kwargs: dict) -> Any:
+        """What calling this class or function (or a class's ``method``) made in another engine process, or
+        ``NOT_MADE_ELSEWHERE``."""
+        made_elsewhere = self._proxy_endpoint.made_elsewhere
+        if made_elsewhere is None or self._proxy_contract is None or (method is not None and not self._proxy_info[3]):
+            return NOT_MADE_ELSEWHERE
+        return made_elsewhere(self._proxy_contract, method, args, kwargs)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        elsewhere = self._proxy_made_elsewhere(None, args, kwargs)
+        if elsewhere is not NOT_MADE_ELSEWHERE:
+            return elsewhere
         result = self._proxy_returned(None, self._proxy_call("call", args, kwargs))
         contract = self._proxy_endpoint.contract
         if type(result) is Proxy and contract is not None and result._proxy_contract in contract.records:
@@ -791,7 +810,11 @@ class BoundMethod:
         self.name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.target._proxy_returned(self.name, self.target._proxy_call("method", self.name, args, kwargs))
+        target = self.target
+        elsewhere = target._proxy_made_elsewhere(self.name, args, kwargs)
+        if elsewhere is not NOT_MADE_ELSEWHERE:
+            return elsewhere
+        return target._proxy_returned(self.name, target._proxy_call("method", self.name, args, kwargs))
 
     def call_each_remotely(self, arguments: list, unpack: bool) -> list:
         """This method called with each of ``arguments``, in one request (``testkit.call_each``)."""
