@@ -270,9 +270,7 @@ class _DatabaseProcesses:
         """Processes whose database was collected: a collection may run anywhere, even where the lock is held."""
         atexit.register(self.discard)
 
-    def open(self, method: str | None, args: tuple, kwargs: dict) -> Any:
-        graded = installed_client()
-        assert graded is not None, "databases get processes of their own only in a graded run"
+    def open(self, graded: Client, method: str | None, args: tuple, kwargs: dict) -> Any:
         path = args[0] if args else kwargs.get("path")
         directory = os.path.realpath(path) if isinstance(path, (str, os.PathLike)) else None
         process = self._process_for(directory)
@@ -368,8 +366,13 @@ def read_in_another_process(key: str, method: str | None, args: tuple, kwargs: d
     through the files, as after a restart. A format kept in a process's memory instead
     of on disk loses them. Other calls are left to the process of the object called.
     """
+    graded = installed_client()
+    if graded is None or graded.hung_imports:
+        # a module that hung while being imported would hang again in each new process: the
+        # graded one, which knows it, refuses the call at once
+        return NOT_MADE_ELSEWHERE
     if key == "engine.LsmStorage" and method in (None, "open"):
-        return _DATABASES.open(method, args, kwargs)
+        return _DATABASES.open(graded, method, args, kwargs)
     if (key, method) not in READ_IN_ANOTHER_PROCESS:
         return NOT_MADE_ELSEWHERE
     module_name, _, name = key.partition(".")
