@@ -378,7 +378,9 @@ def read_in_another_process(key: str, method: str | None, args: tuple, kwargs: d
     module_name, _, name = key.partition(".")
     target = getattr(engine_for_this_test().module(f"tinylsm.{module_name}"), name)._proxy_known_as(key)
     read = target(*args, **kwargs) if method is None else getattr(target, method)(*args, **kwargs)
-    return [_made_here(item) for item in read] if isinstance(read, list) else _made_here(read)
+    if isinstance(read, (list, tuple)):
+        return type(read)(_made_here(item) for item in read)
+    return _made_here(read)
 
 
 def _made_here(value: Any) -> Any:
