@@ -421,39 +421,56 @@ def test_records_that_say_they_have_no_fields_are_not_equal_to_every_record_of_t
 
 
 @pytest.mark.parametrize(
-    ("tests", "caught"),
+    ("day", "modules", "tests", "caught"),
     [
         (
+            6,
+            ["wal", "manifest"],
             "days/day6/test_wal.py",
             ["test_records_frame_payloads_and_ops_round_trip", "test_wal_replay_gives_back_every_write_in_order"],
         ),
-        ("days/day6/test_manifest.py", ["test_manifest_create_append_read_keeps_every_record"]),
+        (6, ["wal", "manifest"], "days/day6/test_manifest.py", ["test_manifest_create_append_read_keeps_every_record"]),
         (
+            6,
+            ["wal", "manifest"],
             "days/day6/test_recovery.py",
             [
                 "test_reopen_after_close_keeps_data_and_tree_shape[tiered]",
                 "test_ids_continue_after_the_highest_id_seen",
             ],
         ),
+        (
+            2,
+            ["sstable"],
+            "days/day2/test_sstable.py",
+            [
+                "test_open_reads_back_the_block_index_the_builder_wrote",
+                "test_read_block_returns_the_entries_of_that_block",
+            ],
+        ),
     ],
 )
-def test_formats_remembered_in_the_process_instead_of_written_fail_recovery(
-    tests: str, caught: list[str], tmp_path: Path
+def test_formats_remembered_in_the_process_instead_of_written_fail_their_reads(
+    day: int, modules: list[str], tests: str, caught: list[str], tmp_path: Path
 ) -> None:
-    """The reference's WAL and manifest, with their payloads replaced by tokens and kept in the process's memory.
+    """The reference's SST, WAL and manifest formats, replaced by tokens and kept in the process's memory.
 
-    In a recovery day's graded run, a database is never reopened in the process that last
-    opened it, and the WAL and the MANIFEST are read back in the test's own process: what was
-    written reaches them through the files alone.
+    On the days that write files, a database is never reopened in the process that opened it
+    last, each SST opened is opened again in the test's own engine process, and block indexes,
+    WALs and MANIFESTs are read back there: what was written reaches them through the files alone.
     """
-    day_dir = tmp_path / "day6"
-    shutil.copytree(ROOT / "solutions" / "day6", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
-    for module in ("wal", "manifest"):
+    day_dir = tmp_path / f"day{day}"
+    shutil.copytree(ROOT / "solutions" / f"day{day}", day_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    for module in modules:
         path = day_dir / f"{module}.py"
         cheat = (CHEATS / "remembered_formats" / f"{module}_memory.py").read_text()
         path.write_text(path.read_text() + "\n\n" + cheat)
     run = run_pytest(
-        ROOT, 6, {"TINYLSM_IMPL": "student:6", "TINYLSM_DAY_DIRS": f"6={day_dir}"}, test_timeout=120, tests=tests
+        ROOT,
+        day,
+        {"TINYLSM_IMPL": f"student:{day}", "TINYLSM_DAY_DIRS": f"{day}={day_dir}"},
+        test_timeout=120,
+        tests=tests,
     )
     for name in caught:
         result = run.results.get(f"{tests}::{name}")

@@ -89,8 +89,9 @@ class WorkerSettings:
     drop_capabilities: bool = False
     threads_only: bool = False
     """Whether the engine process may start threads only, and no process nor network socket (a graded run's)."""
-    database_per_process: bool = False
-    """Whether each database a test opens runs in an engine process of its own (a recovery day's run)."""
+    reads_elsewhere: bool = False
+    """Whether what the day's code wrote is read back in another engine process than the one that wrote it
+    (the days that write files: a database reopened, an SST opened, a WAL or a MANIFEST read)."""
     contract: dict = field(default_factory=dict)
     """The course's ``contract.Contract`` as JSON: what each class and function of the days returns."""
     code_roots: list[str] = field(default_factory=list)

@@ -36,7 +36,8 @@ import pytest
 
 from checker.grading.isolation import worker
 from checker.grading.isolation.client import TEST_CODE_ROOTS, Client, WorkerSettings, installed_client
-from checker.grading.isolation.protocol import NOT_MADE_ELSEWHERE, Endpoint, Proxy
+from checker.grading.isolation.protocol import NOT_MADE_ELSEWHERE, Endpoint, Proxy, failed
+from tinylsm.testkit import show
 from tinylsm.testkit.power_cut import PowerCut
 
 
@@ -348,6 +349,7 @@ _DATABASES = _DatabaseProcesses()
 
 READ_IN_ANOTHER_PROCESS = frozenset(
     {
+        ("sstable.decode_block_meta", None),
         ("wal.decode_records", None),
         ("wal.decode_ops", None),
         ("wal.Wal", "replay"),
@@ -355,24 +357,31 @@ READ_IN_ANOTHER_PROCESS = frozenset(
         ("manifest.Manifest", "read"),
     }
 )
-"""The calls of a recovery day that read its formats back: run where nothing was written (``engine_for_this_test``)."""
+"""The calls that read a day's formats back: run where nothing was written (``engine_for_this_test``)."""
+
+
+_ROUTING = threading.local()
+"""``active`` while a routed call makes its own call in the graded process (which must not be routed again)."""
 
 
 def read_in_another_process(key: str, method: str | None, args: tuple, kwargs: dict) -> Any:
-    """Each database opened in an engine process of its own, and each format read back in the test's own.
+    """Each database opened, SST checked and format read back in another process than the one that wrote it.
 
-    Installed as ``Client.made_elsewhere`` for a recovery day's graded run: the writes
-    of one process reach the next open, or a reading of the WAL or the MANIFEST, only
-    through the files, as after a restart. A format kept in a process's memory instead
-    of on disk loses them. Other calls are left to the process of the object called.
+    Installed as ``Client.made_elsewhere`` for the graded runs of the days that write
+    files: what one process wrote reaches the next open of a database, the reading of
+    a WAL, a MANIFEST or a block index, and a second opening of each SST, only through
+    the files, as after a restart. A format kept in a process's memory instead of on
+    disk loses it. Other calls are left to the process of the object called.
     """
     graded = installed_client()
-    if graded is None or graded.hung_imports:
+    if graded is None or graded.hung_imports or getattr(_ROUTING, "active", False):
         # a module that hung while being imported would hang again in each new process: the
         # graded one, which knows it, refuses the call at once
         return NOT_MADE_ELSEWHERE
     if key == "engine.LsmStorage" and method in (None, "open"):
         return _DATABASES.open(graded, method, args, kwargs)
+    if key == "sstable.SsTable" and method == "open":
+        return _opened_alike_elsewhere(args, kwargs)
     if (key, method) not in READ_IN_ANOTHER_PROCESS:
         return NOT_MADE_ELSEWHERE
     module_name, _, name = key.partition(".")
@@ -381,6 +390,37 @@ def read_in_another_process(key: str, method: str | None, args: tuple, kwargs: d
     if isinstance(read, (list, tuple)):
         return type(read)(_made_here(item) for item in read)
     return _made_here(read)
+
+
+def _opened_alike_elsewhere(args: tuple, kwargs: dict) -> Any:
+    """``SsTable.open(sst_id, path, block_cache)`` in the graded process, checked by opening the file again in the
+    test's own: both must read the same block index from the file's bytes."""
+    _ROUTING.active = True
+    try:
+        table = importlib.import_module("tinylsm.sstable").SsTable.open(*args, **kwargs)
+    finally:
+        _ROUTING.active = False
+    sst_id, path = (*args, None, None)[:2]
+    sst_id, path = kwargs.get("sst_id", sst_id), kwargs.get("path", path)
+    elsewhere = engine_for_this_test().module("tinylsm.sstable").SsTable._proxy_known_as("sstable.SsTable")
+    name = os.path.basename(path) if isinstance(path, (str, os.PathLike)) else show(path)
+    where = f"SsTable.open of {name} in an engine process that knows the SST from its bytes alone"
+    try:
+        again = elsewhere.open(sst_id, path, None)
+    except Exception as error:
+        raise failed(AssertionError(f"{where} failed, where the process that wrote it opened it: {error}")) from None
+    try:
+        if list(table.block_meta) != list(again.block_meta):
+            raise failed(
+                AssertionError(
+                    f"{where} read the block index {show(again.block_meta)}, where the process that wrote it"
+                    f" read {show(table.block_meta)}: the format must be in the file"
+                )
+            )
+    finally:
+        with contextlib.suppress(Exception):
+            again.close()
+    return table
 
 
 def _made_here(value: Any) -> Any:

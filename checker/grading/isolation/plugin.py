@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if path:
         _client = install(WorkerSettings.load(path))
         client = _client
-        if client.settings.database_per_process:
+        if client.settings.reads_elsewhere:
             client.made_elsewhere = engine.read_in_another_process
         group_commit.ENGINE_SIDE_WAITING = lambda ident, function: client.call("waiting_in", ident, function)
 

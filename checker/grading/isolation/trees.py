@@ -40,9 +40,9 @@ MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 COMPILED_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.pyc$")
 NEVER_TAKEN = {"conftest.py", "sitecustomize.py", "usercustomize.py", "setup.py", "__init__.py", "__main__.py"}
 MAX_MODULE_BYTES = 1 << 20
-RECOVERY_DAY = 6
-"""The day whose tests open each database in an engine process of its own: what one process wrote, another
-reads from the files alone, so that no memory of the process that wrote them can stand in for their format."""
+DAYS_THAT_WRITE_FILES = frozenset({2, 6})
+"""The days whose tests read back what the day's code wrote (an SST; a WAL, a MANIFEST, a database) in another
+engine process than the one that wrote it: no memory of that process can stand in for the format."""
 TESTS_KEEP_LOCAL = frozenset(
     {"options", "errors", "state", "lookup", "storage_iterator", "testkit", "_composition", "durability", "files"}
 )
@@ -205,7 +205,7 @@ def build_trees(root: Path, composition: Composition, graded_days: set[int], day
         read_paths=[str(engine), *python_paths(), *system_paths()],
         write_paths=[str(scratch), os.devnull],
         threads_only=True,
-        database_per_process=day == RECOVERY_DAY,
+        reads_elsewhere=day in DAYS_THAT_WRITE_FILES,
         code_roots=[str(engine), *python_paths()],
         contract=course_contract(root).as_json(),
     )
