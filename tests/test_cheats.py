@@ -410,14 +410,10 @@ def test_records_that_say_they_have_no_fields_are_not_equal_to_every_record_of_t
         test_timeout=120,
         tests="days/day6/test_manifest.py",
     )
-    round_trips = {
-        nodeid: result
-        for nodeid, result in run.results.items()
-        if "test_manifest_record_round_trips" in nodeid and "CompactionRecord" not in nodeid
-    }
-    assert len(round_trips) == 4, run.output[-2000:]  # two snapshots, a new memtable and a flush
-    for nodeid, result in round_trips.items():
-        assert result["outcome"] == "failed", f"{nodeid} passed a decoder that forgets every field"
+    for kind in ("snapshot", "new-memtable", "flush", "empty-snapshot"):  # the records of the manifest's own classes
+        result = run.results.get(f"days/day6/test_manifest.py::test_manifest_record_round_trips[{kind}]")
+        assert result is not None, run.output[-2000:]
+        assert result["outcome"] == "failed", f"the {kind} round trip passed a decoder that forgets every field"
 
 
 @pytest.mark.parametrize(

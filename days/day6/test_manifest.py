@@ -21,10 +21,19 @@ RECORDS = [
     Snapshot(strategy=0, next_id=1, memtables=(), l0=(), levels=()),
 ]
 """Every kind of record: snapshots (one empty), a new memtable, a flush, three compactions."""
+RECORD_NAMES = [
+    "snapshot",
+    "new-memtable",
+    "flush",
+    "leveled-compaction",
+    "tiered-compaction",
+    "full-compaction",
+    "empty-snapshot",
+]
 
 
 @pytest.mark.day6_task2
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+@pytest.mark.parametrize("record", RECORDS, ids=RECORD_NAMES)
 def test_manifest_record_round_trips(record: object) -> None:
     """decode_manifest_record(encode_manifest_record(record)) gives back every kind of manifest record."""
     payload = encode_manifest_record(record)
