@@ -114,6 +114,22 @@ def collect(iterator: Any) -> list[tuple[bytes, bytes | None]]:
     return entries
 
 
+def assert_empty_bounds_are_bounds(scan: Callable[..., Any], everything: list[tuple[bytes, bytes]]) -> None:
+    """``scan(None, b"")`` gives nothing and ``scan(b"", None)`` gives ``everything``, whatever the inclusion flags.
+
+    A bound of ``b""`` tested as falsy instead of as ``None`` reads as no bound at all.
+    """
+    for include_start in (False, True):
+        for include_stop in (False, True):
+            flags = f"include_start={include_start}, include_stop={include_stop}"
+            got = collect(scan(None, b"", include_start=include_start, include_stop=include_stop))
+            assert got == [], f"scan(None, b'', {flags}): no key is at or below b'', expected [], got {show(got)}"
+            got = collect(scan(b"", None, include_start=include_start, include_stop=include_stop))
+            assert got == everything, (
+                f"scan(b'', None, {flags}): every key is above b'', expected {show(everything)}, got {show(got)}"
+            )
+
+
 def apply_to_model(model: dict[bytes, bytes], ops: Iterable[tuple[bytes, bytes | None]]) -> None:
     """Apply ``(key, value)`` puts and ``(key, None)`` deletes to a dict, in order, as ``write_batch`` does."""
     for key, value in ops:
