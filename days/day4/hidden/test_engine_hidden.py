@@ -108,6 +108,17 @@ def durability_layers(monkeypatch: pytest.MonkeyPatch, kind: type[T]) -> list[T]
     return made
 
 
+def engine_with_layer(
+    monkeypatch: pytest.MonkeyPatch, open_db: OpenDb, kind: type[T], **overrides: object
+) -> tuple[LsmStorage, T]:
+    """An engine opened with a durability layer of ``kind``, which is told the engine (``layer.engine``)."""
+    made = durability_layers(monkeypatch, kind)
+    db = open_db(**overrides)
+    assert len(made) == 1, f"opening the engine should create one durability layer, it created {len(made)}"
+    made[0].engine = db
+    return db, made[0]
+
+
 @pytest.mark.day4_task1
 @pytest.mark.parametrize("case", list(BAD_WRITES))
 def test_bad_write_is_refused_and_changes_nothing(open_db: OpenDb, case: str) -> None:
@@ -286,11 +297,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> Callable[..., 
     """Open an engine whose durability layer is a ``RecordingDurability``."""
 
     def open_recorded(**overrides: int) -> tuple[LsmStorage, RecordingDurability]:
-        made = durability_layers(monkeypatch, RecordingDurability)
-        db = open_db(**overrides)
-        assert len(made) == 1, f"opening the engine should create one durability layer, it created {len(made)}"
-        made[0].engine = db
-        return db, made[0]
+        return engine_with_layer(monkeypatch, open_db, RecordingDurability, **overrides)
 
     return open_recorded
 
@@ -831,10 +838,9 @@ class FlushDuringFreezeDurability(RecordingDurability):
 @pytest.mark.day4_task4
 def test_a_flush_during_a_freeze_is_not_undone(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
     """A freeze published the immutable memtables it read before a flush that ran meanwhile: the flushed one is back."""
-    made = durability_layers(monkeypatch, FlushDuringFreezeDurability)
-    db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
-    durability = made[0]
-    durability.engine = db
+    db, durability = engine_with_layer(
+        monkeypatch, open_db, FlushDuringFreezeDurability, target_sst_size=64, num_memtable_limit=NO_FLUSH
+    )
     expected = {}
     n = 0
     while not db.state.imm_memtables:
@@ -883,10 +889,9 @@ class WriteDuringFreezeDurability(RecordingDurability):
 @pytest.mark.day4_task4
 def test_force_flush_freezes_while_holding_writers_back(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
     """force_flush froze the active memtable while another thread wrote and froze it too: a memtable was doubled."""
-    made = durability_layers(monkeypatch, WriteDuringFreezeDurability)
-    db = open_db(target_sst_size=64, num_memtable_limit=NO_FLUSH)
-    durability = made[0]
-    durability.engine = db
+    db, durability = engine_with_layer(
+        monkeypatch, open_db, WriteDuringFreezeDurability, target_sst_size=64, num_memtable_limit=NO_FLUSH
+    )
     expected = {b"key%d" % n: b"v" for n in range(3)}
     for key, value in expected.items():
         db.put(key, value)
@@ -940,10 +945,10 @@ class CloseDuringLogDurability(RecordingDurability):
 @pytest.mark.day4_task4
 def test_close_waits_for_a_write_in_progress(monkeypatch: pytest.MonkeyPatch, open_db: OpenDb) -> None:
     """close() closed the durability layer while another thread's write was still being logged."""
-    made = durability_layers(monkeypatch, CloseDuringLogDurability)
-    db = open_db(target_sst_size=1 << 20, enable_wal=True)  # close() syncs the log instead of flushing
-    durability = made[0]
-    durability.engine = db
+    # enable_wal: close() syncs the log instead of flushing
+    db, durability = engine_with_layer(
+        monkeypatch, open_db, CloseDuringLogDurability, target_sst_size=1 << 20, enable_wal=True
+    )
     db.put(b"before", b"1")
     durability.armed = True
     try:
