@@ -10,9 +10,9 @@
   the process where the engine runs.
 * ``engine_threads()`` names the threads alive in the process where the engine
   runs (the graded engine's threads are not the test process's).
-* ``read_in_another_process`` is how a recovery day's graded run opens each
-  database, and reads the WAL and the MANIFEST back: in an engine process that
-  knows them from their files alone.
+* ``read_in_another_process`` is how the graded runs of the days that write files
+  open each database, open each SST a second time, and read block indexes, WALs
+  and MANIFESTs back: in an engine process that knows them from their files alone.
 """
 
 from __future__ import annotations
@@ -106,11 +106,11 @@ class _Started:
 class _Spare:
     """One engine process started ahead of the test that will need it.
 
-    A crash test kills its engine process, and a recovery day opens each database in
-    a process of its own, so each needs a fresh process; an interpreter takes about a
-    tenth of a second to start and to import the engine. The next one is started, and
-    imports the engine, in a thread of its own as soon as one is handed out, while the
-    test drives the current one. The spare has run nothing but that import, which is
+    A crash test kills its engine process, and day 6 reopens a database in another
+    process than the one that opened it last, so each needs a fresh process; an
+    interpreter takes about a tenth of a second to start and to import the engine.
+    The next one is started, and imports the engine, in a thread of its own as soon
+    as one is handed out, while the test drives the current one. The spare has run nothing but that import, which is
     what every caller does first; it is used only by a caller that would have started
     it with the same settings.
     """
