@@ -65,17 +65,32 @@ class BlockBuilder:
 
 
 class Block:
-    """A block in memory: the entry bytes and the offset where each entry starts."""
+    """A block in memory: the entry bytes and the offset where each entry starts.
 
-    __slots__ = ("data", "offsets")
+    ``keys`` stays ``None`` until ``unpack_keys`` fills it: a block read once is
+    searched in its bytes, and only a block read again and again (the block cache
+    decides) is worth a list of its keys to ``bisect``.
+    """
+
+    __slots__ = ("data", "keys", "offsets")
 
     def __init__(self, data: bytes, offsets: list[int]) -> None:
         self.data = data
         self.offsets = offsets
+        self.keys: list[bytes] | None = None
 
     def __len__(self) -> int:
         """The number of entries."""
         return len(self.offsets)
+
+    def unpack_keys(self) -> None:
+        """Fill ``keys`` with every entry's whole key, in order (a no-op once filled). O(n).
+
+        Only for a block that a builder built or ``decode`` accepted: the entries are
+        not checked again. The list is complete before it is published, so a reader
+        in another thread sees either no list or all of it.
+        """
+        raise NotImplementedError("day1.task2: Block.unpack_keys — see book: Day 1, Task 2")
 
     def encode(self) -> bytes:
         """The block as it is stored on disk. O(n)."""
@@ -97,7 +112,11 @@ class Block:
 class BlockIterator:
     """A cursor over one block's entries, in key order.
 
-    ``seek_to_key`` is a binary search over the offsets: O(log n) entry decodes.
+    On a block in its bytes, ``seek_to_key`` is a binary search over the offsets:
+    O(log n) entry decodes. On a block whose keys are unpacked (``Block.unpack_keys``)
+    it is a ``bisect`` of the keys list, and moving takes the key from the list
+    instead of rebuilding it; values are always read from the bytes. An iterator
+    reads the block the way it found it when created.
     """
 
     def __init__(self, block: Block) -> None:

@@ -114,6 +114,22 @@ def test_a_verified_decode_gives_the_same_entries_and_still_checks_the_count() -
         Block.decode(b"\xff\xff", verified=True)  # a checksum cannot make an impossible count possible
 
 
+@pytest.mark.day1_task2
+def test_unpack_keys_lists_every_key_in_order() -> None:
+    """unpack_keys fills block.keys with every key in order, tombstones' keys included, and the entries stay."""
+    entries = [*FRUIT[:2], (b"cherry", None), *FRUIT[3:]]
+    elsewhere = engine_for_this_test().module("tinylsm.block")  # a process that knows the block by its bytes alone
+    block = elsewhere.Block.decode(build(entries).encode())
+    assert block.keys is None, (
+        f"a decoded block holds its entries as bytes: block.keys should be None, got {block.keys!r:.80}"
+    )
+    block.unpack_keys()
+    want = [key for key, _ in entries]
+    assert block.keys == want, f"after unpack_keys, block.keys should be {show(want)}, got {show(block.keys)}"
+    got = collect(elsewhere.BlockIterator.create_and_seek_to_first(block))
+    assert got == entries, f"an unpacked block should still iterate as {show(entries)}, got {show(got)}"
+
+
 @pytest.mark.day1_task3
 def test_iterating_from_first_visits_keys_in_ascending_order() -> None:
     """Iterating from the first entry visits the keys in ascending order, then is invalid."""
@@ -165,3 +181,19 @@ def test_seek_to_first_after_the_end_starts_over() -> None:
     iterator = BlockIterator.create_and_seek_to_key(build(FRUIT), b"zucchini")
     iterator.seek_to_first()
     assert iterator.is_valid() and iterator.key() == b"apple", "seek_to_first must return to b'apple'"
+
+
+@pytest.mark.day1_task3
+def test_an_iterator_over_an_unpacked_block_searches_its_key_list() -> None:
+    """On a block whose keys are unpacked, the iterator bisects block.keys and takes each key from it."""
+    block = build(FRUIT)
+    block.unpack_keys()
+    # The test swaps in keys that differ from the bytes, so only an iterator reading the list sees them.
+    block.keys = [key + b"!" for key, _ in FRUIT]
+    iterator = BlockIterator.create_and_seek_to_key(block, b"banana!")
+    got = collect(iterator)
+    want = [(key + b"!", value) for key, value in FRUIT[1:]]
+    assert got == want, (
+        "after unpack_keys, seek_to_key and next must use block.keys instead of decoding keys from the bytes "
+        f"again (values still come from the bytes): expected {show(want)}, got {show(got)}"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinylsm.block import Block, BlockBuilder, BlockIterator
-from tinylsm.block_cache import BlockCache
+from tinylsm.block_cache import UNPACK_AFTER_HITS, BlockCache
 from tinylsm.files import sst_path
 from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
 from tinylsm.testkit import collect, options_for_day, show
@@ -131,4 +131,28 @@ def test_scanning_a_table_twice_reads_each_block_from_disk_once(tmp_path: Path) 
     assert cache.counters.blocks_read == 4, (
         f"two scans of a 4-block table with a large cache should read 4 blocks from disk, "
         f"read {cache.counters.blocks_read}"
+    )
+
+
+@pytest.mark.day2_task4
+def test_a_block_hit_four_times_has_its_keys_unpacked() -> None:
+    """A cached block's keys are unpacked on its UNPACK_AFTER_HITS-th hit (the fourth), not before."""
+    cache = BlockCache(1 << 20)
+    builder = BlockBuilder(options_for_day(2))
+    for key, value in ENTRIES[:5]:
+        builder.add(key, value)
+    block = builder.build()
+    load, _ = counting_loader(block)
+    cache.get_or_load(1, 0, load)  # the miss that caches it
+    for hit in range(1, UNPACK_AFTER_HITS):
+        cache.get_or_load(1, 0, load)
+        assert block.keys is None, (
+            f"a block hit {hit} time(s) is not hot yet: its keys should stay packed until hit {UNPACK_AFTER_HITS}, "
+            f"but block.keys is {show(block.keys)}"
+        )
+    cache.get_or_load(1, 0, load)
+    want = [key for key, _ in ENTRIES[:5]]
+    assert block.keys == want, (
+        f"hit {UNPACK_AFTER_HITS} on a cached block should unpack its keys (block.unpack_keys()): "
+        f"block.keys should be {show(want)}, got {show(block.keys)}"
     )

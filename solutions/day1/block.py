@@ -107,17 +107,44 @@ class BlockBuilder:
 
 
 class Block:
-    """A block in memory: the entry bytes and the offset where each entry starts."""
+    """A block in memory: the entry bytes and the offset where each entry starts.
 
-    __slots__ = ("data", "offsets")
+    ``keys`` stays ``None`` until ``unpack_keys`` fills it: a block read once is
+    searched in its bytes, and only a block read again and again (the block cache
+    decides) is worth a list of its keys to ``bisect``.
+    """
+
+    __slots__ = ("data", "keys", "offsets")
 
     def __init__(self, data: bytes, offsets: list[int]) -> None:
         self.data = data
         self.offsets = offsets
+        self.keys: list[bytes] | None = None
 
     def __len__(self) -> int:
         """The number of entries."""
         return len(self.offsets)
+
+    def unpack_keys(self) -> None:
+        """Fill ``keys`` with every entry's whole key, in order (a no-op once filled). O(n).
+
+        Only for a block that a builder built or ``decode`` accepted: the entries are
+        not checked again. The list is complete before it is published, so a reader
+        in another thread sees either no list or all of it.
+        """
+        # BEGIN SOLUTION day1.task2
+        if self.keys is not None:
+            return
+        data, header_size, unpack_header = self.data, ENTRY_HEADER.size, ENTRY_HEADER.unpack_from
+        keys: list[bytes] = []
+        first_key = b""
+        for start in self.offsets:
+            overlap, rest_len, _, _ = unpack_header(data, start)
+            start += header_size
+            keys.append(first_key[:overlap] + data[start : start + rest_len])
+            first_key = first_key or keys[-1]
+        self.keys = keys
+        # END SOLUTION
 
     def encode(self) -> bytes:
         """The block as it is stored on disk. O(n)."""
@@ -182,21 +209,23 @@ def _check_entries(data: bytes, offsets: list[int]) -> None:
 class BlockIterator:
     """A cursor over one block's entries, in key order.
 
-    ``seek_to_key`` is a binary search over the offsets: O(log n) entry decodes.
+    On a block in its bytes, ``seek_to_key`` is a binary search over the offsets:
+    O(log n) entry decodes. On a block whose keys are unpacked (``Block.unpack_keys``)
+    it is a ``bisect`` of the keys list, and moving takes the key from the list
+    instead of rebuilding it; values are always read from the bytes. An iterator
+    reads the block the way it found it when created.
     """
 
     def __init__(self, block: Block) -> None:
         """An iterator over ``block`` that is not positioned yet (not valid)."""
         # BEGIN SOLUTION day1.task3
-        self._block = block
         self._data = block.data
         self._offsets = block.offsets
+        self._keys = block.keys
         self._index = len(block.offsets)
         self._key = b""
         self._value: bytes | None = None
-        _, rest_len, _, _ = ENTRY_HEADER.unpack_from(block.data, 0)
-        start = ENTRY_HEADER.size
-        self._first_key = block.data[start : start + rest_len]
+        self._first_key = self._keys[0] if self._keys is not None else self._key_at_start()
         # END SOLUTION
 
     @classmethod
@@ -246,7 +275,10 @@ class BlockIterator:
     def seek_to_key(self, key: bytes) -> None:
         """Move to the first entry whose key is ``>= key`` (invalid if there is none)."""
         # BEGIN SOLUTION day1.task3
-        index = bisect_left(range(len(self._offsets)), key, key=self._key_at)
+        if self._keys is None:
+            index = bisect_left(range(len(self._offsets)), key, key=self._key_at)
+        else:
+            index = bisect_left(self._keys, key)
         self._seek_to_index(index)
         # END SOLUTION
 
@@ -255,6 +287,11 @@ class BlockIterator:
         return 1
 
     # BEGIN SOLUTION
+    def _key_at_start(self) -> bytes:
+        """The first entry's key: whole, since it shares no prefix with an earlier key."""
+        _, rest_len, _, _ = ENTRY_HEADER.unpack_from(self._data, 0)
+        return self._data[ENTRY_HEADER.size : ENTRY_HEADER.size + rest_len]
+
     def _key_at(self, index: int) -> bytes:
         start = self._offsets[index]
         overlap, rest_len, _, _ = ENTRY_HEADER.unpack_from(self._data, start)
@@ -269,7 +306,10 @@ class BlockIterator:
         start = self._offsets[index]
         overlap, rest_len, kind, value_len = ENTRY_HEADER.unpack_from(self._data, start)
         start += ENTRY_HEADER.size
-        self._key = self._first_key[:overlap] + self._data[start : start + rest_len]
+        if self._keys is None:
+            self._key = self._first_key[:overlap] + self._data[start : start + rest_len]
+        else:
+            self._key = self._keys[index]
         start += rest_len
         self._value = None if kind == KIND_TOMBSTONE else self._data[start : start + value_len]
 

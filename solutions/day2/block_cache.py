@@ -14,6 +14,7 @@ methods), and a 50 % hit mix about 1.0 µs against 1.3 µs.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from tinylsm.block import Block
@@ -25,10 +26,28 @@ from collections import OrderedDict
 
 # END SOLUTION
 
+UNPACK_AFTER_HITS = 4
+"""A cached block's keys are unpacked (``Block.unpack_keys``) on its fourth hit.
+
+Unpacking the keys of a 4 KiB block costs about as much as five searches of its
+bytes, and a block read at random from a tree larger than the cache is rarely hit
+again: were every block unpacked on its first hit, random reads would pay for
+lists they never use. A block hit four times is hot, and keeps being hit.
+"""
+
 
 def block_charge(block: Block) -> int:
-    """The bytes one cached block counts for: the size of its encoded form."""
-    return len(block.data) + 2 * len(block.offsets) + 2
+    """The bytes one cached block counts for: its encoded size, plus its unpacked keys once it has them.
+
+    An unpacked block holds a ``bytes`` object per key besides its encoded bytes,
+    and ``sys.getsizeof`` counts what the list and each key really take. O(1) on a
+    packed block, O(n) on an unpacked one.
+    """
+    charge = len(block.data) + 2 * len(block.offsets) + 2
+    keys = block.keys
+    if keys is None:
+        return charge
+    return charge + sys.getsizeof(keys) + sum(map(sys.getsizeof, keys))
 
 
 class BlockCache:
@@ -49,7 +68,7 @@ class BlockCache:
         self.capacity_bytes = capacity_bytes
         self.counters = counters if counters is not None else ReadCounters()
         self._lock = threading.Lock()
-        self._blocks: OrderedDict[tuple[int, int], Block] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
         self._used = 0
         # END SOLUTION
 
@@ -60,16 +79,23 @@ class BlockCache:
         a block larger than the whole capacity is returned without being kept. With
         ``fill_cache=False`` (a compaction's reads, which touch each block once) a
         cached block is still used, but a loaded one is not kept, so that it evicts nothing.
+
+        The ``UNPACK_AFTER_HITS``-th hit on a cached block unpacks its keys, under the lock,
+        and charges it its new size, evicting other blocks if it no longer fits. Its
+        hits are forgotten when it leaves the cache.
         """
         # BEGIN SOLUTION day2.task4
         key = (sst_id, block_idx)
-        blocks = self._blocks
+        entries = self._entries
         with self._lock:
-            block = blocks.get(key)
-            if block is not None:
-                blocks.move_to_end(key)
+            entry = entries.get(key)
+            if entry is not None:
+                entries.move_to_end(key)
                 self.counters.block_cache_hits += 1
-                return block
+                entry.hits += 1
+                if entry.hits == UNPACK_AFTER_HITS:
+                    self._unpack(entry)
+                return entry.block
             self.counters.block_cache_misses += 1
         block = load()
         if not fill_cache:
@@ -78,14 +104,12 @@ class BlockCache:
         if charge > self.capacity_bytes:
             return block
         with self._lock:
-            old = blocks.pop(key, None)
+            old = entries.pop(key, None)
             if old is not None:
-                self._used -= block_charge(old)
-            blocks[key] = block
+                self._used -= old.charge
+            entries[key] = _Entry(block, charge)
             self._used += charge
-            while self._used > self.capacity_bytes:
-                _, evicted = blocks.popitem(last=False)
-                self._used -= block_charge(evicted)
+            self._evict_to_capacity()
         return block
         # END SOLUTION
 
@@ -93,6 +117,37 @@ class BlockCache:
         """Drop every cached block of table ``sst_id`` (after the table is deleted). O(cached blocks)."""
         # BEGIN SOLUTION day2.task4
         with self._lock:
-            for key in [key for key in self._blocks if key[0] == sst_id]:
-                self._used -= block_charge(self._blocks.pop(key))
+            entries = self._entries
+            for key in [key for key in entries if key[0] == sst_id]:
+                self._used -= entries.pop(key).charge
         # END SOLUTION
+
+    # BEGIN SOLUTION
+    def _unpack(self, entry: _Entry) -> None:
+        """Unpack a cached block's keys and charge it what it holds now (lock held)."""
+        entry.block.unpack_keys()
+        charge = block_charge(entry.block)
+        self._used += charge - entry.charge
+        entry.charge = charge
+        self._evict_to_capacity()
+
+    def _evict_to_capacity(self) -> None:
+        """Evict least recently used blocks until their charges fit the capacity (lock held)."""
+        entries = self._entries
+        while self._used > self.capacity_bytes:
+            _, evicted = entries.popitem(last=False)
+            self._used -= evicted.charge
+
+
+class _Entry:
+    """A cached block, the bytes it is charged, and its hits since it was cached."""
+
+    __slots__ = ("block", "charge", "hits")
+
+    def __init__(self, block: Block, charge: int) -> None:
+        self.block = block
+        self.charge = charge
+        self.hits = 0
+
+
+# END SOLUTION

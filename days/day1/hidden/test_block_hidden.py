@@ -256,3 +256,32 @@ def test_built_block_does_not_change_when_the_builder_goes_on() -> None:
     assert after == before, (
         f"a built block must not change: it encoded to {before.hex(' ')}, then after another add() to {after.hex(' ')}"
     )
+
+
+@pytest.mark.day1_task3
+@given(sorted_entries)
+def test_seek_to_every_key_of_an_unpacked_block_finds_its_value(entries: list[tuple[bytes, bytes | None]]) -> None:
+    """In a block whose keys are unpacked, seeking to a key the block holds did not land on it with its value."""
+    block = build_all(entries)
+    block.unpack_keys()
+    iterator = BlockIterator(block)
+    for key, value in entries:
+        iterator.seek_to_key(key)
+        got = (iterator.key(), iterator.value()) if iterator.is_valid() else "an invalid iterator"
+        assert got == (key, value), (
+            f"after unpack_keys, seek_to_key({key!r}) should give ({key!r}, {value!r}), got {got!r:.120}"
+        )
+
+
+@pytest.mark.day1_task2
+def test_unpack_keys_again_leaves_the_list_as_it_is() -> None:
+    """unpack_keys on a block whose keys are already unpacked decoded them again (it should do nothing)."""
+    block = build_all([(b"a", b"1"), (b"b", None), (b"c", b"3")])
+    block.unpack_keys()
+    # A list other than the bytes' keys shows whether the second call rebuilt it.
+    block.keys = [b"a", b"b", b"c2"]
+    block.unpack_keys()
+    assert block.keys == [b"a", b"b", b"c2"], (
+        "a block's keys are unpacked once: a second unpack_keys must leave block.keys as it is (a block shared by "
+        f"many readers is unpacked once, not once per reader), got {show(block.keys)}"
+    )

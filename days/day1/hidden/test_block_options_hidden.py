@@ -198,3 +198,31 @@ def test_a_block_iterator_counts_as_one_iterator() -> None:
     """num_active_iterators() of a block iterator was not 1."""
     got = BlockIterator.create_and_seek_to_first(build_all([(b"a", b"1")])).num_active_iterators()
     assert got == 1, f"expected 1, got {got}"
+
+
+@pytest.mark.day1_task2
+@given(shared_entries)
+def test_unpacked_keys_of_a_prefix_compressed_block_are_whole_keys(entries: Entries) -> None:
+    """unpack_keys on a prefix-compressed block did not rebuild each key from the first key's prefix."""
+    block = engine_for_this_test().module("tinylsm.block").Block.decode(build_all(entries).encode())
+    block.unpack_keys()
+    want = [key for key, _ in entries]
+    assert block.keys == want, (
+        "each key after a block's first is stored as the prefix it shares with the first key plus the rest: "
+        f"unpack_keys should give {show(want)}, got {show(block.keys)}"
+    )
+
+
+@pytest.mark.day1_task3
+@given(shared_entries, shared_keys)
+def test_seek_in_an_unpacked_prefix_compressed_block_lands_on_first_key_at_or_after_target(
+    entries: Entries, target: bytes
+) -> None:
+    """seek_to_key in a prefix-compressed block whose keys are unpacked did not land on the first key >= the target."""
+    block = build_all(entries)
+    block.unpack_keys()
+    want = entries[bisect_left([key for key, _ in entries], target) :]
+    got = collect(BlockIterator.create_and_seek_to_key(block, target))
+    assert got == want, (
+        f"after unpack_keys, seek_to_key({target!r}) then iterating should give {show(want)}, got {show(got)}"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinylsm.block import Block, BlockBuilder, BlockIterator
-from tinylsm.block_cache import BlockCache, block_charge
+from tinylsm.block_cache import UNPACK_AFTER_HITS, BlockCache, block_charge
 from tinylsm.files import sst_path
 from tinylsm.sstable import SsTable, SsTableBuilder
 from tinylsm.testkit import collect, options_for_day, show
@@ -254,4 +254,55 @@ def test_a_block_loaded_again_while_cached_becomes_the_most_recently_used() -> N
         cache,
         "block 0 was inserted again after block 1 (a second reader finished loading it), so it was the most recently "
         "used; block 2 should have evicted block 1",
+    )
+
+
+def block_of_many_keys(tag: bytes) -> Block:
+    """A block of 40 short entries, whose charge nearly quadruples when its keys are unpacked."""
+    builder = BlockBuilder(options_for_day(2))
+    for index in range(40):
+        builder.add(tag + b"%03d" % index, b"v")
+    return builder.build()
+
+
+@pytest.mark.day2_task4
+def test_a_block_unpacked_by_its_hits_is_charged_its_keys_and_evicts_what_no_longer_fits() -> None:
+    """A block whose keys the cache unpacked kept its packed charge: the cache held more bytes than its capacity."""
+    blocks = {(1, 0): block_of_many_keys(b"a"), (1, 1): block_of_many_keys(b"b")}
+    packed = block_charge(blocks[1, 0])
+    probe = block_of_many_keys(b"a")
+    probe.unpack_keys()
+    unpacked = block_charge(probe)
+    capacity = unpacked + packed - 1  # block 0 fits alone when unpacked, and beside block 1 only while packed
+    cache, loads = BlockCache(capacity), Loads(blocks)
+    loads.get(cache, 1, 0)
+    loads.get(cache, 1, 1)
+    for _ in range(UNPACK_AFTER_HITS):
+        loads.get(cache, 1, 0)  # the last hit unpacks block 0, which then no longer fits beside block 1
+    assert blocks[1, 0].keys is not None, f"block 0 was hit {UNPACK_AFTER_HITS} times: its keys should be unpacked"
+    assert_kept_and_evicted(
+        loads,
+        cache,
+        f"block 0 grew from {packed} to {unpacked} bytes when its keys were unpacked; it and the {packed}-byte block 1 "
+        f"no longer fit in {capacity} bytes, so block 1, the least recently used, had to go and block 0 "
+        "should stay",
+    )
+
+
+@pytest.mark.day2_task4
+def test_hits_on_a_block_are_counted_afresh_when_it_comes_back_into_the_cache() -> None:
+    """Hits a block got before it was evicted were counted again after it was loaded back: it was unpacked too soon."""
+    first_copy = block_of_many_keys(b"a")
+    blocks = {(1, 0): first_copy, (1, 1): block_of_many_keys(b"b")}
+    cache, loads = BlockCache(block_charge(first_copy)), Loads(blocks)  # room for one packed block
+    loads.get(cache, 1, 0)
+    for _ in range(UNPACK_AFTER_HITS - 1):
+        loads.get(cache, 1, 0)
+    loads.get(cache, 1, 1)  # evicts block 0 before its unpacking hit
+    blocks[1, 0] = second_copy = block_of_many_keys(b"a")
+    loads.get(cache, 1, 0)  # loaded again: a new block, with no hits yet
+    loads.get(cache, 1, 0)
+    assert first_copy.keys is None and second_copy.keys is None, (
+        f"block 0 was hit {UNPACK_AFTER_HITS - 1} times, evicted, loaded again and hit once: a block's hits count "
+        f"from when it enters the cache, so it should not be unpacked before its {UNPACK_AFTER_HITS}th hit since"
     )
