@@ -173,7 +173,10 @@ class LsmStorage:
         _check_key(key)
         self._check_open()
         state = self._state
-        for memtable in (state.memtable, *state.imm_memtables):
+        found = state.memtable.get(key)
+        if found is not ABSENT:
+            return found
+        for memtable in state.imm_memtables:
             found = memtable.get(key)
             if found is not ABSENT:
                 return found
@@ -182,7 +185,8 @@ class LsmStorage:
             found = _table_get(tables[sst_id], key)
             if found is not ABSENT:
                 return found
-        for level, last_keys in zip(state.levels, state.level_last_keys, strict=True):
+        # not strict: level_last_keys is made from levels, and the check would cost a tenth of a miss
+        for level, last_keys in zip(state.levels, state.level_last_keys, strict=False):
             index = bisect_left(last_keys, key)
             if index < len(level):
                 found = _table_get(tables[level[index]], key)
