@@ -127,7 +127,12 @@ def test_unpack_keys_lists_every_key_in_order() -> None:
     want = [key for key, _ in entries]
     assert block.keys == want, f"after unpack_keys, block.keys should be {show(want)}, got {show(block.keys)}"
     got = collect(elsewhere.BlockIterator.create_and_seek_to_first(block))
-    assert got == entries, f"an unpacked block should still iterate as {show(entries)}, got {show(got)}"
+    for index, (want_entry, got_entry) in enumerate(zip(entries, got, strict=False)):
+        assert got_entry == want_entry, (
+            f"an unpacked block should still iterate as before: entry {index} should be {show(want_entry)}, "
+            f"got {show(got_entry)}"
+        )
+    assert len(got) == len(entries), f"an unpacked block should still iterate {len(entries)} entries, got {len(got)}"
 
 
 @pytest.mark.day1_task3

@@ -17,6 +17,7 @@ tombstone (1), so an empty value and a delete stay distinct.
 
 from __future__ import annotations
 
+import bisect
 import struct
 
 from tinylsm.errors import CorruptionError
@@ -93,17 +94,34 @@ class BlockBuilder:
 
 
 class Block:
-    """A block in memory: the entry bytes and the offset where each entry starts."""
+    """A block in memory: the entry bytes and the offset where each entry starts.
 
-    __slots__ = ("data", "offsets")
+    ``keys`` stays ``None`` until ``unpack_keys`` fills it: a block read once is
+    searched in its bytes, and only a block read again and again (the block cache
+    decides) is worth a list of its keys to ``bisect``.
+    """
+
+    __slots__ = ("data", "keys", "offsets")
 
     def __init__(self, data: bytes, offsets: list[int]) -> None:
         self.data = data
         self.offsets = offsets
+        self.keys: list[bytes] | None = None
 
     def __len__(self) -> int:
         """The number of entries."""
         return len(self.offsets)
+
+    def unpack_keys(self) -> None:
+        """Fill ``keys`` with every entry's whole key, in order (a no-op once filled). O(n).
+
+        Only for a block that a builder built or ``decode`` accepted: the entries are
+        not checked again. The list is complete before it is published, so a reader
+        in another thread sees either no list or all of it.
+        """
+        if self.keys is None:
+            base = read_entry(self.data, 0, b"")[0]
+            self.keys = [read_entry(self.data, at, base)[0] for at in self.offsets]
 
     def encode(self) -> bytes:
         """The block as it is stored on disk. O(n)."""
@@ -146,6 +164,7 @@ class BlockIterator:
     def __init__(self, block: Block) -> None:
         """An iterator over ``block`` that is not positioned yet (not valid)."""
         self.block = block
+        self.keys = block.keys
         self.position = -1
         self.current: tuple[bytes, bytes | None] | None = None
         self.base = read_entry(block.data, block.offsets[0], b"")[0]
@@ -188,6 +207,9 @@ class BlockIterator:
 
     def seek_to_key(self, key: bytes) -> None:
         """Move to the first entry whose key is ``>= key`` (invalid if there is none)."""
+        if self.keys is not None:
+            self.go_to(bisect.bisect_left(self.keys, key))
+            return
         low, high = 0, len(self.block.offsets)
         while low < high:
             middle = (low + high) // 2
@@ -209,7 +231,7 @@ class BlockIterator:
             self.current = None
         else:
             key, value, _ = read_entry(self.block.data, self.block.offsets[position], self.base)
-            self.current = (key, value)
+            self.current = (key if self.keys is None else self.keys[position], value)
 
 
 def read_entry(data: bytes, at: int, base: bytes) -> tuple[bytes, bytes | None, int]:

@@ -278,6 +278,9 @@ def test_unpack_keys_again_leaves_the_list_as_it_is() -> None:
     """unpack_keys on a block whose keys are already unpacked decoded them again (it should do nothing)."""
     block = build_all([(b"a", b"1"), (b"b", None), (b"c", b"3")])
     block.unpack_keys()
+    assert block.keys == [b"a", b"b", b"c"], (
+        f"unpack_keys should list the keys [b'a', b'b', b'c'], got {show(block.keys)}"
+    )
     # A list other than the bytes' keys shows whether the second call rebuilt it.
     block.keys = [b"a", b"b", b"c2"]
     block.unpack_keys()

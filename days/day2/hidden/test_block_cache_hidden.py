@@ -306,3 +306,8 @@ def test_hits_on_a_block_are_counted_afresh_when_it_comes_back_into_the_cache() 
         f"block 0 was hit {UNPACK_AFTER_HITS - 1} times, evicted, loaded again and hit once: a block's hits count "
         f"from when it enters the cache, so it should not be unpacked before its {UNPACK_AFTER_HITS}th hit since"
     )
+    for _ in range(UNPACK_AFTER_HITS - 1):
+        loads.get(cache, 1, 0)
+    assert second_copy.keys is not None, (
+        f"block 0, loaded back into the cache and hit {UNPACK_AFTER_HITS} times since, should have its keys unpacked"
+    )
