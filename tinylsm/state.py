@@ -45,6 +45,22 @@ class LsmStorageState:
         tables = self.sstables
         return tuple([tables[sst_id].last_key for sst_id in level] for level in self.levels)
 
+    @cached_property
+    def level_lookup(self) -> tuple[tuple[list[bytes], list[SsTable]], ...]:
+        """For each level that holds SSTs, top down: their last keys and the open SSTs, in the level's order.
+
+        What a point lookup needs of a level, and nothing more: ``bisect_left`` on the
+        last keys gives the position of the one SST that may hold a key, and the second
+        list gives that SST without a lookup by id. Empty levels are left out, so a
+        lookup does not search them. Built on first use, once per state. O(SSTs).
+        """
+        tables = self.sstables
+        return tuple(
+            (last_keys, [tables[sst_id] for sst_id in level])
+            for level, last_keys in zip(self.levels, self.level_last_keys, strict=True)
+            if level
+        )
+
 
 @dataclass(frozen=True)
 class SstInfo:

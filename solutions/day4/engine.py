@@ -185,11 +185,10 @@ class LsmStorage:
             found = _table_get(tables[sst_id], key)
             if found is not ABSENT:
                 return found
-        # not strict: level_last_keys is made from levels, and the check would cost a tenth of a miss
-        for level, last_keys in zip(state.levels, state.level_last_keys, strict=False):
+        for last_keys, level_tables in state.level_lookup:
             index = bisect_left(last_keys, key)
-            if index < len(level):
-                found = _table_get(tables[level[index]], key)
+            if index < len(level_tables):
+                found = _table_get(level_tables[index], key)
                 if found is not ABSENT:
                     return found
         return None
