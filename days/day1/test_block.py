@@ -135,6 +135,20 @@ def test_unpack_keys_lists_every_key_in_order() -> None:
     assert len(got) == len(entries), f"an unpacked block should still iterate {len(entries)} entries, got {len(got)}"
 
 
+@pytest.mark.day1_task2
+def test_entries_lists_every_entry_in_order() -> None:
+    """entries() gives every (key, value) in order: None for a tombstone, b"" for an empty value."""
+    entries = [(b"apple", b"red"), (b"banana", b""), (b"cherry", None), (b"grape", b"green")]
+    elsewhere = engine_for_this_test().module("tinylsm.block")  # a process that knows the block by its bytes alone
+    got = elsewhere.Block.decode(build(entries).encode()).entries()
+    for index, (want_entry, got_entry) in enumerate(zip(entries, got, strict=False)):
+        assert got_entry == want_entry, (
+            f"entries() of a decoded block: entry {index} should be {show(want_entry)}, got {show(got_entry)} "
+            "(a tombstone's value is None, an empty value is b'')"
+        )
+    assert len(got) == len(entries), f"entries() should list the block's {len(entries)} entries, got {len(got)}"
+
+
 @pytest.mark.day1_task3
 def test_iterating_from_first_visits_keys_in_ascending_order() -> None:
     """Iterating from the first entry visits the keys in ascending order, then is invalid."""

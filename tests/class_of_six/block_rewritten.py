@@ -112,6 +112,11 @@ class Block:
         """The number of entries."""
         return len(self.offsets)
 
+    def entries(self) -> list[tuple[bytes, bytes | None]]:
+        """Every entry as a ``(key, value)`` pair, in order; ``None`` for a tombstone. O(n)."""
+        base = read_entry(self.data, 0, b"")[0]
+        return [read_entry(self.data, at, base)[:2] for at in self.offsets]
+
     def unpack_keys(self) -> None:
         """Fill ``keys`` with every entry's whole key, in order (a no-op once filled). O(n).
 

@@ -213,6 +213,17 @@ def test_unpacked_keys_of_a_prefix_compressed_block_are_whole_keys(entries: Entr
     )
 
 
+@pytest.mark.day1_task2
+@given(shared_entries)
+def test_entries_of_a_prefix_compressed_block_are_whole(entries: Entries) -> None:
+    """entries() of a prefix-compressed block did not give every whole key with its value, in order."""
+    got = engine_for_this_test().module("tinylsm.block").Block.decode(build_all(entries).encode()).entries()
+    assert got == entries, (
+        "each key after a block's first is stored as the prefix it shares with the first key plus the rest, and a "
+        f"tombstone's value is None: entries() should give {show(entries)}, got {show(got)}"
+    )
+
+
 @pytest.mark.day1_task3
 @given(shared_entries, shared_keys)
 def test_seek_in_an_unpacked_prefix_compressed_block_lands_on_first_key_at_or_after_target(
