@@ -1,7 +1,7 @@
 """Day 5: running compactions, inline or on a background thread.
 
-A compaction merges some SSTables into new ones: the merge iterators of day 3 keep
-only the newest version of each key, and the output is cut into tables of about
+A compaction merges some SSTables into new ones: a stable merge of their decoded
+blocks keeps only the newest version of each key, and the output is cut into tables of about
 ``target_sst_size`` bytes. A tombstone is dropped only when the output is the
 bottom of the tree, because only there is no older version left for it to hide.
 
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tinylsm.errors import LsmError
 from tinylsm.files import sst_path
-from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
 from tinylsm.options import (
     CompactionOptions,
     LeveledCompactionOptions,
@@ -27,7 +26,7 @@ from tinylsm.options import (
     SimpleLeveledCompactionOptions,
     TieredCompactionOptions,
 )
-from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
+from tinylsm.sstable import SsTable, SsTableBuilder
 from tinylsm.state import (
     CompactionRecord,
     CompactionTask,
@@ -37,7 +36,6 @@ from tinylsm.state import (
     TreeShape,
     shape_of,
 )
-from tinylsm.storage_iterator import StorageIterator
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
@@ -67,25 +65,32 @@ def controller_for(options: CompactionOptions) -> Controller | None:
     raise NotImplementedError("day5.task5: controller_for — see book: Day 5, Task 5")
 
 
-def merged_iterator(task: CompactionTask, tables: Mapping[int, SsTable]) -> StorageIterator:
-    """One iterator over every input of ``task``, newest version of each key first.
+def merged_entries(task: CompactionTask, tables: Mapping[int, SsTable]) -> Iterator[tuple[bytes, bytes | None]]:
+    """Every key of the task's inputs once, in ascending order, with its newest version.
 
-    A sorted run is read with a ``ConcatIterator``; L0 files, which overlap, are
-    merged with a ``MergeIterator`` (newest first). Every table is read with
-    ``fill_cache=False``: a compaction reads each block once, and keeping those
-    blocks would evict the ones that reads come back for.
+    Each input is a *source* of ``(key, value)`` pairs: a sorted run whose tables do
+    not overlap is one source, its tables read one after another; tables that
+    overlap (L0 files) are a source each. ``heapq.merge`` merges the sources, and
+    it is stable: of the entries that share a key, it yields first the one whose
+    source came first. The sources are listed newest first, so the first entry of
+    each key is its newest version, and the others are skipped. Blocks are read
+    with ``fill_cache=False``: a compaction reads each block once, and keeping
+    them would evict the blocks that reads come back for.
+
+    Lazy: it holds one decoded block per source. O(n log s) for n entries in s
+    sources.
     """
-    raise NotImplementedError("day5.task1: merged_iterator — see book: Day 5, Task 1")
+    raise NotImplementedError("day5.task1: merged_entries — see book: Day 5, Task 1")
 
 
 def write_compaction_output(
-    iterator: StorageIterator,
+    entries: Iterable[tuple[bytes, bytes | None]],
     is_bottom: bool,
     target_sst_size: int,
     new_builder: Callable[[], SsTableBuilder],
     build: Callable[[SsTableBuilder], SsTable],
 ) -> list[SsTable]:
-    """Write the entries of ``iterator`` into new SSTs, cut at ``target_sst_size`` bytes.
+    """Write ``entries`` (ascending keys, each once) into new SSTs, cut at ``target_sst_size`` bytes.
 
     ``build(builder)`` writes one table and returns it. Tombstones are kept unless
     ``is_bottom``; a merge of nothing but tombstones at the bottom writes no table.

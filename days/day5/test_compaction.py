@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tinylsm.block_cache import BlockCache
-from tinylsm.compaction import controller_for, merged_iterator, write_compaction_output
+from tinylsm.compaction import controller_for, merged_entries, write_compaction_output
 from tinylsm.engine import LsmStorage
 from tinylsm.files import sst_path
 from tinylsm.leveled import LeveledController
@@ -36,29 +36,6 @@ from tinylsm.tiered import TieredController
 
 Entries = list[tuple[bytes, bytes | None]]
 MIB = 1 << 20
-
-
-class ListIterator:
-    """A StorageIterator over a sorted list of entries."""
-
-    def __init__(self, entries: Entries) -> None:
-        self.entries = entries
-        self.position = 0
-
-    def key(self) -> bytes:
-        return self.entries[self.position][0]
-
-    def value(self) -> bytes | None:
-        return self.entries[self.position][1]
-
-    def is_valid(self) -> bool:
-        return self.position < len(self.entries)
-
-    def next(self) -> None:
-        self.position += 1
-
-    def num_active_iterators(self) -> int:
-        return int(self.is_valid())
 
 
 class Writer:
@@ -80,7 +57,7 @@ class Writer:
         return table
 
     def write(self, entries: Entries, *, is_bottom: bool, target_sst_size: int = 4096) -> list[SsTable]:
-        return write_compaction_output(ListIterator(entries), is_bottom, target_sst_size, self.new_builder, self.build)
+        return write_compaction_output(entries, is_bottom, target_sst_size, self.new_builder, self.build)
 
 
 def table(directory: Path, sst_id: int, entries: Entries) -> SsTable:
@@ -121,21 +98,21 @@ def test_outputs_are_split_at_target_sst_size(tmp_path: Path) -> None:
 
 @pytest.mark.day5_task1
 def test_merge_keeps_only_the_newest_version_of_each_key(tmp_path: Path) -> None:
-    """merged_iterator of a leveled task keeps each key's newest version: L0 newest first, then the lower level."""
+    """merged_entries of a leveled task keeps each key's newest version: L0 newest first, then the lower level."""
     tables = {
         3: table(tmp_path, 3, [(b"b", b"b-new"), (b"d", b"d-new")]),  # newest L0 file
         2: table(tmp_path, 2, [(b"a", b"a-mid"), (b"b", b"b-mid")]),
         1: table(tmp_path, 1, [(b"a", b"a-old"), (b"c", b"c-old"), (b"d", b"d-old")]),  # L1
     }
     task = LevelCompactionTask(upper_level=0, upper=(3, 2), lower_level=1, lower=(1,), is_bottom=True)
-    merged = collect(merged_iterator(task, tables))
+    merged = collect(merged_entries(task, tables))
     want = [(b"a", b"a-mid"), (b"b", b"b-new"), (b"c", b"c-old"), (b"d", b"d-new")]
     assert merged == want, f"L0 files 3 (newest), 2 over L1 file 1: expected {show(want)}, got {show(merged)}"
 
 
 @pytest.mark.day5_task1
 def test_tiered_merge_takes_each_key_from_the_newest_tier(tmp_path: Path) -> None:
-    """merged_iterator of a tiered task takes each key from the newest tier that holds it, tombstones included."""
+    """merged_entries of a tiered task takes each key from the newest tier that holds it, tombstones included."""
     tables = {
         5: table(tmp_path, 5, [(b"c", b"c-new")]),
         4: table(tmp_path, 4, [(b"a", b"a-mid"), (b"b", b"b-mid")]),
@@ -144,7 +121,7 @@ def test_tiered_merge_takes_each_key_from_the_newest_tier(tmp_path: Path) -> Non
         1: table(tmp_path, 1, [(b"d", b"d-old"), (b"e", b"e-old")]),
     }
     task = TieredCompactionTask(tiers=((5,), (4, 3), (2, 1)), is_bottom=False)
-    merged = collect(merged_iterator(task, tables))
+    merged = collect(merged_entries(task, tables))
     want = [(b"a", b"a-mid"), (b"b", b"b-mid"), (b"c", b"c-new"), (b"d", None), (b"e", b"e-old")]
     assert merged == want, f"three tiers, newest first: expected {show(want)}, got {show(merged)}"
 
@@ -152,7 +129,7 @@ def test_tiered_merge_takes_each_key_from_the_newest_tier(tmp_path: Path) -> Non
 @pytest.mark.day5_task1
 @pytest.mark.parametrize("inputs", ["L0 over L1", "L1 over L2", "tiers"])
 def test_a_compaction_leaves_hot_blocks_in_the_cache(tmp_path: Path, inputs: str) -> None:
-    """merged_iterator kept the blocks it read in the block cache, evicting a hot block of another table."""
+    """merged_entries kept the blocks it read in the block cache, evicting a hot block of another table."""
     cache = BlockCache(400)  # a few blocks of 64 bytes: a compaction's reads would evict a block read before them
     options = options_for_day(5, block_size=64)
 
@@ -177,7 +154,7 @@ def test_a_compaction_leaves_hot_blocks_in_the_cache(tmp_path: Path, inputs: str
         task = LevelCompactionTask(upper_level=1, upper=(1, 2), lower_level=2, lower=(3,), is_bottom=False)
     else:  # the newest tier holds two tables that overlap
         task = TieredCompactionTask(tiers=((4, 3), (1, 2)), is_bottom=False)
-    merged = collect(merged_iterator(task, tables))
+    merged = collect(merged_entries(task, tables))
     keys = [key for key, _ in merged]
     want = [b"key%05d" % n for n in range(60)]
     assert keys == want, f"the merge of {inputs} should hold keys {show(want)}, got {show(keys)}"

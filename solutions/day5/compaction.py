@@ -1,7 +1,7 @@
 """Day 5: running compactions, inline or on a background thread.
 
-A compaction merges some SSTables into new ones: the merge iterators of day 3 keep
-only the newest version of each key, and the output is cut into tables of about
+A compaction merges some SSTables into new ones: a stable merge of their decoded
+blocks keeps only the newest version of each key, and the output is cut into tables of about
 ``target_sst_size`` bytes. A tombstone is dropped only when the output is the
 bottom of the tree, because only there is no older version left for it to hide.
 
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from tinylsm.errors import LsmError
 from tinylsm.files import sst_path
-from tinylsm.iterators import ConcatIterator, MergeIterator, TwoMergeIterator
 from tinylsm.options import (
     CompactionOptions,
     LeveledCompactionOptions,
@@ -27,7 +26,7 @@ from tinylsm.options import (
     SimpleLeveledCompactionOptions,
     TieredCompactionOptions,
 )
-from tinylsm.sstable import SsTable, SsTableBuilder, SsTableIterator
+from tinylsm.sstable import SsTable, SsTableBuilder
 from tinylsm.state import (
     CompactionRecord,
     CompactionTask,
@@ -37,17 +36,20 @@ from tinylsm.state import (
     TreeShape,
     shape_of,
 )
-from tinylsm.storage_iterator import StorageIterator
 
 if TYPE_CHECKING:
     from tinylsm.engine import LsmStorage
 
 # BEGIN SOLUTION
+import heapq
 import itertools
+from operator import itemgetter
 
 from tinylsm.leveled import LeveledController
 from tinylsm.simple_leveled import SimpleLeveledController
 from tinylsm.tiered import TieredController
+
+_entry_key = itemgetter(0)
 
 # END SOLUTION
 
@@ -84,35 +86,40 @@ def controller_for(options: CompactionOptions) -> Controller | None:
     # END SOLUTION
 
 
-def merged_iterator(task: CompactionTask, tables: Mapping[int, SsTable]) -> StorageIterator:
-    """One iterator over every input of ``task``, newest version of each key first.
+def merged_entries(task: CompactionTask, tables: Mapping[int, SsTable]) -> Iterator[tuple[bytes, bytes | None]]:
+    """Every key of the task's inputs once, in ascending order, with its newest version.
 
-    A sorted run is read with a ``ConcatIterator``; L0 files, which overlap, are
-    merged with a ``MergeIterator`` (newest first). Every table is read with
-    ``fill_cache=False``: a compaction reads each block once, and keeping those
-    blocks would evict the ones that reads come back for.
+    Each input is a *source* of ``(key, value)`` pairs: a sorted run whose tables do
+    not overlap is one source, its tables read one after another; tables that
+    overlap (L0 files) are a source each. ``heapq.merge`` merges the sources, and
+    it is stable: of the entries that share a key, it yields first the one whose
+    source came first. The sources are listed newest first, so the first entry of
+    each key is its newest version, and the others are skipped. Blocks are read
+    with ``fill_cache=False``: a compaction reads each block once, and keeping
+    them would evict the blocks that reads come back for.
+
+    Lazy: it holds one decoded block per source. O(n log s) for n entries in s
+    sources.
     """
     # BEGIN SOLUTION day5.task1
-    if isinstance(task, TieredCompactionTask):
-        return MergeIterator.create([_run_iterator([tables[i] for i in tier]) for tier in task.tiers])
-    upper = [tables[i] for i in task.upper]
-    upper_iterator = (
-        MergeIterator.create([SsTableIterator.create_and_seek_to_first(t, fill_cache=False) for t in upper])
-        if task.upper_level == 0
-        else _run_iterator(upper)
-    )
-    return TwoMergeIterator.create(upper_iterator, _run_iterator([tables[i] for i in task.lower]))
+    runs = task.tiers if isinstance(task, TieredCompactionTask) else (task.upper, task.lower)
+    sources = [source for run in runs for source in _sources([tables[sst_id] for sst_id in run])]
+    previous = None
+    for key, value in heapq.merge(*sources, key=_entry_key):
+        if key != previous:
+            yield key, value
+            previous = key
     # END SOLUTION
 
 
 def write_compaction_output(
-    iterator: StorageIterator,
+    entries: Iterable[tuple[bytes, bytes | None]],
     is_bottom: bool,
     target_sst_size: int,
     new_builder: Callable[[], SsTableBuilder],
     build: Callable[[SsTableBuilder], SsTable],
 ) -> list[SsTable]:
-    """Write the entries of ``iterator`` into new SSTs, cut at ``target_sst_size`` bytes.
+    """Write ``entries`` (ascending keys, each once) into new SSTs, cut at ``target_sst_size`` bytes.
 
     ``build(builder)`` writes one table and returns it. Tombstones are kept unless
     ``is_bottom``; a merge of nothing but tombstones at the bottom writes no table.
@@ -121,14 +128,12 @@ def write_compaction_output(
     # BEGIN SOLUTION day5.task1
     outputs: list[SsTable] = []
     builder = new_builder()
-    while iterator.is_valid():
-        value = iterator.value()
+    for key, value in entries:
         if value is not None or not is_bottom:
-            builder.add(iterator.key(), value)
+            builder.add(key, value)
             if builder.estimated_size() >= target_sst_size:
                 outputs.append(build(builder))
                 builder = new_builder()
-        iterator.next()
     if not builder.is_empty():
         outputs.append(build(builder))
     return outputs
@@ -288,7 +293,7 @@ class Compactor:
         if outputs is None:
             engine.durability.compaction_started()
             outputs = write_compaction_output(
-                merged_iterator(task, tables),
+                merged_entries(task, tables),
                 task.is_bottom,
                 engine.options.target_sst_size,
                 lambda: SsTableBuilder(engine.options),
@@ -325,16 +330,17 @@ class Compactor:
 
 
 # BEGIN SOLUTION
-def _run_iterator(tables: list[SsTable]) -> StorageIterator:
-    """A sorted run through ``ConcatIterator``; tables that overlap through ``MergeIterator``. Fills no cache."""
-    disjoint = all(a.last_key < b.first_key for a, b in itertools.pairwise(tables))
-    if disjoint:
-        return ConcatIterator.create_and_seek_to_first(tables, _open_without_filling_cache)
-    return MergeIterator.create([SsTableIterator.create_and_seek_to_first(t, fill_cache=False) for t in tables])
+def _sources(tables: list[SsTable]) -> list[Iterator[tuple[bytes, bytes | None]]]:
+    """A sorted run as one source, its tables chained; tables that overlap as one source each, in order."""
+    if all(a.last_key < b.first_key for a, b in itertools.pairwise(tables)):
+        return [itertools.chain.from_iterable(map(_table_entries, tables))]
+    return [_table_entries(table) for table in tables]
 
 
-def _open_without_filling_cache(table: SsTable, key: bytes) -> SsTableIterator:
-    return SsTableIterator.create_and_seek_to_key(table, key, fill_cache=False)
+def _table_entries(table: SsTable) -> Iterator[tuple[bytes, bytes | None]]:
+    """A table's entries, a decoded block at a time, without keeping its blocks in the cache."""
+    for block_idx in range(table.num_blocks()):
+        yield from table.read_block_cached(block_idx, fill_cache=False).entries()
 
 
 def _trivial_move(task: CompactionTask, tables: Mapping[int, SsTable]) -> list[SsTable] | None:

@@ -22,7 +22,7 @@ from tinylsm.compaction import (
     STALL_FACTOR,
     apply_full_compaction,
     full_compaction_task,
-    merged_iterator,
+    merged_entries,
     write_compaction_output,
 )
 from tinylsm.engine import LsmStorage
@@ -55,29 +55,6 @@ def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fsync", lambda fd: None)
 
 
-class ListIterator:
-    """A StorageIterator over a sorted list of entries."""
-
-    def __init__(self, entries: Entries) -> None:
-        self.entries = entries
-        self.position = 0
-
-    def key(self) -> bytes:
-        return self.entries[self.position][0]
-
-    def value(self) -> bytes | None:
-        return self.entries[self.position][1]
-
-    def is_valid(self) -> bool:
-        return self.position < len(self.entries)
-
-    def next(self) -> None:
-        self.position += 1
-
-    def num_active_iterators(self) -> int:
-        return int(self.is_valid())
-
-
 def write_outputs(directory: Path, entries: Entries, *, is_bottom: bool, target: int) -> list[SsTable]:
     options = options_for_day(5, block_size=128)
     ids = itertools.count(1000 + len(list(directory.iterdir())))
@@ -86,7 +63,7 @@ def write_outputs(directory: Path, entries: Entries, *, is_bottom: bool, target:
         sst_id = next(ids)
         return builder.build(sst_id, sst_path(directory, sst_id), None)
 
-    return write_compaction_output(ListIterator(entries), is_bottom, target, lambda: SsTableBuilder(options), build)
+    return write_compaction_output(entries, is_bottom, target, lambda: SsTableBuilder(options), build)
 
 
 def table(directory: Path, sst_id: int, entries: Entries) -> SsTable:
@@ -166,7 +143,7 @@ def test_merge_of_a_level_sst_reads_the_lower_run_in_key_order(tmp_path: Path) -
         3: table(tmp_path, 3, [(b"g", b"g-low"), (b"h", b"h-low"), (b"j", b"j-low")]),
     }
     task = LevelCompactionTask(upper_level=1, upper=(10,), lower_level=2, lower=(1, 2, 3), is_bottom=False)
-    got = collect(merged_iterator(task, tables))
+    got = collect(merged_entries(task, tables))
     want = [
         (b"a", b"a-low"),
         (b"c", b"c-up"),
@@ -190,9 +167,31 @@ def test_merge_of_a_full_compaction_prefers_the_higher_level(tmp_path: Path) -> 
         2: table(tmp_path, 2, [(b"c", b"c-l3"), (b"d", b"d-l3")]),  # L3
     }
     task = LevelCompactionTask(upper_level=0, upper=(9,), lower_level=3, lower=(5, 6, 1, 2), is_bottom=True)
-    got = collect(merged_iterator(task, tables))
+    got = collect(merged_entries(task, tables))
     want = [(b"a", b"a-l1"), (b"b", b"b-l0"), (b"c", b"c-l1"), (b"d", b"d-l1"), (b"e", b"e-l2")]
     assert got == want, f"L0 9, L1 (5, 6), L2 (1,), L3 (2,): expected {show(want)}, got {show(got)}"
+
+
+@pytest.mark.day5_task1
+def test_merge_reads_each_source_a_block_at_a_time(tmp_path: Path) -> None:
+    """merged_entries read blocks it did not need yet: a merge holds one decoded block per source, not every input."""
+    tables = {
+        sst_id: table(tmp_path, sst_id, [(b"key%05d" % n, b"value-%d" % sst_id) for n in range(first, 400, step)])
+        for sst_id, first, step in ((3, 0, 3), (2, 1, 3), (1, 2, 3))
+    }
+    blocks = sum(t.num_blocks() for t in tables.values())
+    task = LevelCompactionTask(upper_level=0, upper=(3, 2), lower_level=1, lower=(1,), is_bottom=False)
+    merged = merged_entries(task, tables)
+    first = next(iter(merged))
+    read = sum(t.counters.blocks_read for t in tables.values())
+    assert first == (b"key00000", b"value-3"), f"the merge should start with (b'key00000', b'value-3'), got {first!r}"
+    assert read <= len(tables), (
+        f"before its first entry the merge of 3 tables ({blocks} blocks in all) had read {read} blocks: a "
+        "compaction's inputs can be far larger than memory, so each source is read a block at a time, as the "
+        "merge reaches it (at most one block per table here)"
+    )
+    rest = collect(merged)
+    assert len(rest) == 399, f"the merge should give 400 keys in all, got {1 + len(rest)}"
 
 
 @pytest.mark.day5_task1
@@ -205,14 +204,14 @@ def test_merge_of_runs_that_meet_at_one_key_keeps_the_newer_value(tmp_path: Path
     task = LevelCompactionTask(upper_level=0, upper=(), lower_level=2, lower=(5, 1), is_bottom=True)
     want = [(b"a", b"a-l1"), (b"c", b"c-l1"), (b"e", b"e-l2")]
     try:
-        got = collect(merged_iterator(task, tables))
+        got = collect(merged_entries(task, tables))
     except NotImplementedError:
         raise
     except Exception as error:
         raise AssertionError(
             f"L1 SST 5 [a .. c] over L2 SST 1 [c .. e], both in a full compaction's lower list: the merge raised "
             f"{type(error).__name__}: {error}; tables that share a key (5's last, 1's first) overlap, so they are "
-            "no sorted run for a ConcatIterator and must be merged"
+            "no sorted run that can be read one table after the other, and must be merged"
         ) from None
     assert got == want, f"L1 SST 5 [a .. c] over L2 SST 1 [c .. e]: expected {show(want)}, got {show(got)}"
 

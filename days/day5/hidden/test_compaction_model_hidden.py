@@ -1,7 +1,7 @@
 """Day 5 hidden model tests: each controller driven by random flushes, and the engine against a dict.
 
 The controller tests run without files. A simulated SST is a dict ``key -> (version,
-deleted)``; a simulated compaction merges its inputs in the order ``merged_iterator``
+deleted)``; a simulated compaction merges its inputs in the order ``merged_entries``
 reads them (L0 files and tiers newest first, the upper level before the lower) and
 cuts the result into small SSTs. After every step the tree must still answer every
 key with its newest version, keep each sorted run in key order without overlaps,
