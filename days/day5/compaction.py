@@ -1,9 +1,10 @@
 """Day 5: running compactions, inline or on a background thread.
 
 A compaction merges some SSTables into new ones: a stable merge of their decoded
-blocks keeps only the newest version of each key, and the output is cut into tables of about
-``target_sst_size`` bytes. A tombstone is dropped only when the output is the
-bottom of the tree, because only there is no older version left for it to hide.
+blocks keeps only the newest version of each key, and the output is cut into
+tables of about ``target_sst_size`` bytes. A tombstone is dropped only when the
+output is the bottom of the tree, because only there is no older version left
+for it to hide.
 
 The controllers (``simple_leveled``, ``tiered``, ``leveled``) decide *what* to
 compact from the tree's shape alone; the ``Compactor`` here does the work and
